@@ -1,0 +1,66 @@
+"""The ``lstmkit`` command line: one thin subcommand per library function.
+
+Each subcommand lives in ``lstmkit/commands/<name>.py`` with ``register(subparsers)``,
+which adds its parser and sets ``func(args) -> int``. A user's mistake
+(:class:`LstmkitError`) prints one line on stderr and exits 2 (``--debug`` shows the
+traceback); ``verify`` exits 1 when a backend is out of tolerance.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from lstmkit import __version__
+from lstmkit.errors import LstmkitError
+
+# Module names under lstmkit.commands, in the order --help lists them.
+COMMANDS = (
+    "gen_metadata",
+    "convert",
+)
+
+EXIT_USAGE = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lstmkit",
+        description="Convert, export and verify character-level LSTM models.",
+    )
+    parser.add_argument("--version", action="version", version=f"lstmkit {__version__}")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show a traceback on errors, and debug logs",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        importlib.import_module(f"lstmkit.commands.{name}").register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs one subcommand and returns its exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args) or 0)
+    except LstmkitError as exc:
+        if args.debug:
+            raise
+        print(f"lstmkit {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"lstmkit {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per ``lstmkit`` subcommand; see :mod:`lstmkit.cli`."""

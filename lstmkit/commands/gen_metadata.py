@@ -1,0 +1,34 @@
+"""``lstmkit gen-metadata DATASET META [SIZE]``."""
+
+from __future__ import annotations
+
+from lstmkit import metadata
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "gen-metadata",
+        help="write the charset metadata of a dataset (the seed's dict literal)",
+        description="Write META, the seed's metadata dict literal (data_size, charset, "
+        "char_to_ix, ix_to_char) for the first SIZE characters of DATASET (all of it "
+        "when SIZE is left out).",
+    )
+    p.add_argument("dataset", help="a UTF-8 text file")
+    p.add_argument("meta", help="the metadata file to write")
+    p.add_argument(
+        "size",
+        nargs="?",
+        type=int,
+        default=None,
+        help="how many characters of DATASET training uses (default: all)",
+    )
+    p.add_argument("--force", action="store_true", help="replace META if it exists")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    meta = metadata.generate(args.dataset, args.meta, args.size, overwrite=args.force)
+    used = meta.data_size if meta.data_size is not None else "all"
+    print(f"{len(meta.charset)} characters in {used} characters of {args.dataset}")
+    print(f"wrote {args.meta}")
+    return 0

@@ -1,0 +1,157 @@
+"""Reading weight files safely and writing every output atomically.
+
+Nothing here runs code from a file: ``.pth`` files are read with
+``torch.load(weights_only=True)``, which refuses pickled objects other than tensors and
+plain containers, and ``.safetensors`` files hold no code at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from lstmkit.errors import LstmkitError
+
+SAFE_FORMAT_HINT = (
+    "save it as safetensors instead (lstmkit export SRC --format safetensors in an "
+    "environment you trust), a format that cannot carry code"
+)
+
+
+def check_output_path(path: str | os.PathLike, *, overwrite: bool) -> Path:
+    """Checks that ``path`` can be written before any work is done.
+
+    Raises:
+        LstmkitError: the folder is missing or unwritable, or the file exists and
+            ``overwrite`` is false.
+    """
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise LstmkitError(f"{path}: folder {folder} does not exist; create it first")
+    if not os.access(folder, os.W_OK):
+        raise LstmkitError(
+            f"{path}: folder {folder} is not writable; pick another path"
+        )
+    if path.is_dir():
+        raise LstmkitError(f"{path}: is a folder; give a file name")
+    if path.exists() and not overwrite:
+        raise LstmkitError(f"{path}: already exists; pass --force to replace it")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[Path]:
+    """Yields a temporary path beside ``path``; on success it is renamed over ``path``.
+
+    A crash or an exception leaves the old file (or no file) in place, never a half
+    written one. The temporary file is removed on failure.
+    """
+    path = check_output_path(path, overwrite=overwrite)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        with open(tmp_path, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_atomic(
+    path: str | os.PathLike, write: Callable[[Path], object], *, overwrite: bool = True
+) -> Path:
+    """Calls ``write(tmp_path)`` and renames the result into place atomically."""
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        write(tmp)
+    return Path(path)
+
+
+def write_text_atomic(
+    path: str | os.PathLike, text: str, *, overwrite: bool = True
+) -> Path:
+    """Writes UTF-8 text atomically."""
+    return write_atomic(
+        path, lambda tmp: tmp.write_text(text, encoding="utf-8"), overwrite=overwrite
+    )
+
+
+def _check_readable(path: Path) -> None:
+    if not path.exists():
+        raise LstmkitError(f"{path}: no such file")
+    if path.is_dir():
+        raise LstmkitError(f"{path}: is a folder, not a weight file")
+    if path.stat().st_size == 0:
+        raise LstmkitError(f"{path}: file is empty")
+
+
+def read_pth(path: str | os.PathLike) -> dict:
+    """A ``.pth`` state dict as ``{name: torch.Tensor}``, read without running code.
+
+    Raises:
+        LstmkitError: the file is missing, empty, corrupt, holds something other than a
+            flat dict of tensors, or would need unsafe unpickling.
+    """
+    import pickle
+    import zipfile
+
+    import torch
+
+    path = Path(path)
+    _check_readable(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unpickling"
+        raise LstmkitError(
+            f"{path}: refused, the file holds objects other than tensors ({first}); "
+            f"lstmkit never unpickles them because that can run code; {SAFE_FORMAT_HINT}"
+        ) from exc
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise LstmkitError(
+            f"{path}: not a readable PyTorch weight file, it may be truncated or "
+            f"corrupt ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+        ) from exc
+    except Exception as exc:  # torch raises many types on mangled archives
+        raise LstmkitError(
+            f"{path}: not a readable PyTorch weight file ({type(exc).__name__}: {exc})"
+        ) from exc
+
+    if (
+        isinstance(state, dict)
+        and "state_dict" in state
+        and isinstance(state["state_dict"], dict)
+    ):
+        state = state["state_dict"]  # a checkpoint wrapping the state dict
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
+        raise LstmkitError(
+            f"{path}: expected a state dict (names to tensors), found "
+            f"{type(state).__name__}; save weights with model.save_model(path)"
+        )
+    return state
+
+
+def read_safetensors(path: str | os.PathLike) -> tuple[dict, dict[str, str]]:
+    """A ``.safetensors`` file as ``({name: np.ndarray}, metadata)``; needs no torch."""
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    _check_readable(path)
+    try:
+        with safe_open(str(path), framework="numpy") as handle:
+            metadata = dict(handle.metadata() or {})
+            tensors = {name: handle.get_tensor(name) for name in handle.keys()}
+    except (SafetensorError, ValueError, OSError, TypeError, KeyError) as exc:
+        raise LstmkitError(
+            f"{path}: not a readable safetensors file, it may be truncated or corrupt "
+            f"({exc})"
+        ) from exc
+    return tensors, metadata

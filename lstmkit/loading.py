@@ -1,0 +1,232 @@
+"""Load any model file lstmkit knows into the canonical form.
+
+* ``.pth`` written by the seed's classes or lstmkit's: the class and its arguments come
+  from the file name convention (``<stem>_torch_<H>_<L>.pth``, ``<stem>_custom_<H>.pth``,
+  ``<stem>_custom_<H>_<L>.pth``); where the name does not follow it, from the keys and
+  shapes inside. K always comes from the weights.
+* ``.safetensors`` written by ``lstmkit export``: TorchLSTM's tensor names, the class,
+  its arguments and the charset in ``__metadata__``.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lstmkit import fileio
+from lstmkit import metadata as meta_mod
+from lstmkit.errors import LstmkitError
+from lstmkit.weights import (
+    LSTMWeights,
+    check_state_dict,
+    custom_state_shapes,
+    from_custom_state,
+    from_torch_state,
+    infer_custom_sizes,
+    infer_torch_sizes,
+    torch_state_shapes,
+)
+
+KINDS = ("torch", "custom")
+CLASS_OF_KIND = {"torch": "TorchLSTM", "custom": "CustomLSTM"}
+KIND_OF_CLASS = {cls: kind for kind, cls in CLASS_OF_KIND.items()}
+SUFFIXES = (".pth", ".pt", ".safetensors")
+NAME_PATTERN = re.compile(r"^(?P<stem>.*?)_?(?P<kind>torch|custom)(?P<args>(_[^_]+)+)$")
+
+NAMING_HELP = (
+    "name the file <stem>_torch_<H>_<L>.pth for a TorchLSTM or <stem>_custom_<H>.pth "
+    "(<stem>_custom_<H>_<L>.pth when stacked) for a CustomLSTM, or pass --model-class "
+    "with --hidden-size and --num-layers"
+)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model class and the arguments after ``char_size``.
+
+    Attributes:
+        kind: ``"torch"`` (TorchLSTM) or ``"custom"`` (CustomLSTM).
+        hidden_size: H.
+        num_layers: L.
+    """
+
+    kind: str
+    hidden_size: int
+    num_layers: int
+
+    @property
+    def class_name(self) -> str:
+        return CLASS_OF_KIND[self.kind]
+
+    def file_suffix(self) -> str:
+        """The name convention's tail: ``torch_<H>_<L>``, ``custom_<H>[_<L>]``."""
+        if self.kind == "custom" and self.num_layers == 1:
+            return f"custom_{self.hidden_size}"
+        return f"{self.kind}_{self.hidden_size}_{self.num_layers}"
+
+
+@dataclass
+class LoadedModel:
+    """A model file read into the canonical form.
+
+    Attributes:
+        weights: the canonical weights (float32 as stored).
+        spec: the class and arguments the file was written for.
+        charset: the characters in index order, when the file or a metadata file says.
+        path: the file read.
+    """
+
+    weights: LSTMWeights
+    spec: ModelSpec
+    charset: tuple[str, ...] | None
+    path: Path
+
+    def describe(self) -> str:
+        return (
+            f"{self.path.name}: {self.spec.class_name}(char_size="
+            f"{self.weights.char_size}, hidden_size={self.spec.hidden_size}, "
+            f"num_layers={self.spec.num_layers})"
+        )
+
+
+def spec_from_name(path: str | os.PathLike) -> ModelSpec | None:
+    """The class and arguments the file name gives, or None when it follows no
+    convention. ``x_torch_500_3.pth`` gives TorchLSTM(K, 500, 3)."""
+    match = NAME_PATTERN.match(Path(path).stem)
+    if not match:
+        return None
+    try:
+        args = [ast.literal_eval(token) for token in match["args"].split("_")[1:]]
+    except (ValueError, SyntaxError):
+        return None
+    ints = [a for a in args if isinstance(a, int) and not isinstance(a, bool)]
+    bools = [a for a in args if isinstance(a, bool)]
+    if len(ints) + len(bools) != len(args) or not 1 <= len(ints) <= 2:
+        return None
+    if match["kind"] == "torch" and bools:
+        return None
+    if any(v < 1 for v in ints):
+        return None
+    return ModelSpec(match["kind"], ints[0], ints[1] if len(ints) == 2 else 1)
+
+
+def spec_from_state(state: dict[str, np.ndarray]) -> ModelSpec | None:
+    """The class and arguments read off a state dict's keys, or None."""
+    if "lstm.weight_ih_l0" in state:
+        _, H, L = infer_torch_sizes(state)
+        return ModelSpec("torch", H, L)
+    if "i_gate.weight" in state:
+        _, H, L = infer_custom_sizes(state)
+        return ModelSpec("custom", H, L)
+    return None
+
+
+def load_model_file(
+    path: str | os.PathLike,
+    *,
+    meta: str | os.PathLike | None = None,
+    spec: ModelSpec | None = None,
+) -> LoadedModel:
+    """Reads a ``.pth`` or ``.safetensors`` file into the canonical form.
+
+    Args:
+        path: the model file.
+        meta: a metadata file whose charset must match the model's K; it supplies the
+            charset when the file carries none.
+        spec: the class and arguments, overriding the file name (for names outside
+            the convention).
+
+    Raises:
+        LstmkitError: the file is unreadable, unsafe, does not fit its class and
+            arguments, or the metadata's charset size differs from the model's.
+    """
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        loaded = _load_safetensors(path, spec)
+    elif path.suffix == ".onnx":
+        raise LstmkitError(
+            f"{path}: ONNX files are exports, not sources; convert or verify the .pth or "
+            ".safetensors it was exported from"
+        )
+    else:
+        state = {k: v.detach().numpy() for k, v in fileio.read_pth(path).items()}
+        loaded = _load_state(path, state, spec)
+    loaded.weights.validate(finite=False)
+
+    if meta is not None:
+        metadata = meta_mod.load(meta)
+        K = loaded.weights.char_size
+        if len(metadata.charset) != K:
+            raise LstmkitError(
+                f"{meta}: its charset has {len(metadata.charset)} characters but the "
+                f"model {path.name} has char_size {K}; use the metadata file the model "
+                "was trained with"
+            )
+        if loaded.charset is not None and tuple(loaded.charset) != metadata.charset:
+            raise LstmkitError(
+                f"{meta}: its charset differs from the one stored in {path.name}"
+            )
+        loaded.charset = metadata.charset
+    return loaded
+
+
+def _load_state(path: Path, state: dict[str, np.ndarray], spec: ModelSpec | None):
+    named = spec or spec_from_name(path)
+    source = f"{path.name}"
+    if named is None:
+        named = spec_from_state(state)
+        if named is None:
+            keys = ", ".join(sorted(state)[:6]) or "none"
+            raise LstmkitError(
+                f"{path}: the name follows no convention and the keys ({keys}) are "
+                f"neither TorchLSTM's nor CustomLSTM's; {NAMING_HELP}"
+            )
+    K = _char_size(state, path)
+    expected = (torch_state_shapes if named.kind == "torch" else custom_state_shapes)(
+        K, named.hidden_size, named.num_layers
+    )
+    check_state_dict(
+        state,
+        expected,
+        f"{path} as {named.class_name}(K={K}, "
+        f"H={named.hidden_size}, L={named.num_layers})",
+    )
+    convert = from_torch_state if named.kind == "torch" else from_custom_state
+    return LoadedModel(convert(state, source), named, None, path)
+
+
+def _char_size(state: dict[str, np.ndarray], path: Path) -> int:
+    weight = state.get("decoder.weight")
+    if weight is None or np.ndim(weight) != 2:
+        raise LstmkitError(
+            f"{path}: no 2-D decoder.weight, so the charset size cannot be read; "
+            "is this a TorchLSTM or CustomLSTM weight file?"
+        )
+    return int(weight.shape[0])
+
+
+def _load_safetensors(path: Path, spec: ModelSpec | None) -> LoadedModel:
+    tensors, info = fileio.read_safetensors(path)
+    weights = from_torch_state(tensors, path.name)
+    charset = None
+    if "charset" in info:
+        try:
+            charset = tuple(json.loads(info["charset"]))
+        except (ValueError, TypeError) as exc:
+            raise LstmkitError(
+                f"{path}: metadata 'charset' is not a JSON list"
+            ) from exc
+        if len(charset) != weights.char_size:
+            raise LstmkitError(
+                f"{path}: metadata charset has {len(charset)} characters, the weights "
+                f"have char_size {weights.char_size}"
+            )
+    kind = KIND_OF_CLASS.get(info.get("model_class", ""), "torch")
+    named = spec or ModelSpec(kind, weights.hidden_size, weights.num_layers)
+    return LoadedModel(weights, named, charset, path)
