@@ -19,6 +19,7 @@ from lstmkit.errors import LstmkitError
 # Module names under lstmkit.commands, in the order --help lists them.
 COMMANDS = (
     "gen_metadata",
+    "train",
     "convert",
 )
 

@@ -99,7 +99,7 @@ def from_text(text: str, size: int | None = None) -> Metadata:
     used = text if size is None else text[:size]
     if not used:
         raise LstmkitError("dataset: is empty; there is no charset to build")
-    return Metadata(tuple(sorted(set(used))), len(used) if size is not None else None)
+    return Metadata(tuple(sorted(set(used))), len(used))
 
 
 def parse(text: str, what: str = "metadata") -> Metadata:

@@ -80,6 +80,7 @@ class CharModel(nn.Module):
     char_size: int
     hidden_size: int
     num_layers: int
+    supports_streams = True  # forward also takes (N, B); see train --batch-size
 
     def __init__(self) -> None:
         super().__init__()

@@ -8,6 +8,7 @@ from lstmkit import metadata
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "gen-metadata",
+        aliases=["gen_metadata"],
         help="write the charset metadata of a dataset (the seed's dict literal)",
         description="Write META, the seed's metadata dict literal (data_size, charset, "
         "char_to_ix, ix_to_char) for the first SIZE characters of DATASET (all of it "
