@@ -21,6 +21,8 @@ COMMANDS = (
     "gen_metadata",
     "train",
     "convert",
+    "generate",
+    "demo",
 )
 
 EXIT_USAGE = 2

@@ -87,6 +87,19 @@ class LoadedModel:
     charset: tuple[str, ...] | None
     path: Path
 
+    def metadata(self) -> meta_mod.Metadata:
+        """The charset as :class:`Metadata`.
+
+        Raises:
+            LstmkitError: the file carries none and no metadata file was given.
+        """
+        if self.charset is None:
+            raise LstmkitError(
+                f"{self.path}: the file carries no charset; pass --meta META, the "
+                "metadata file the model was trained with"
+            )
+        return meta_mod.Metadata(tuple(self.charset))
+
     def describe(self) -> str:
         return (
             f"{self.path.name}: {self.spec.class_name}(char_size="
@@ -212,7 +225,12 @@ def _char_size(state: dict[str, np.ndarray], path: Path) -> int:
 
 
 def _load_safetensors(path: Path, spec: ModelSpec | None) -> LoadedModel:
+    # imported here: export_meta builds on this module's ModelSpec
+    from lstmkit.export_meta import FORMAT_NAME, check_version
+
     tensors, info = fileio.read_safetensors(path)
+    if info.get("format") == FORMAT_NAME:
+        check_version(info, str(path))
     weights = from_torch_state(tensors, path.name)
     charset = None
     if "charset" in info:
