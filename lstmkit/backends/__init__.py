@@ -20,6 +20,8 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "numpy": ("lstmkit.backends.numpy_backend", "NumpyBackend"),
     "torch": ("lstmkit.backends.torch_backend", "TorchBackend"),
     "custom": ("lstmkit.backends.torch_backend", "CustomBackend"),
+    "onnx": ("lstmkit.backends.onnx_backend", "OnnxBackend"),
+    "safetensors": ("lstmkit.backends.safetensors_backend", "SafetensorsBackend"),
 }
 
 REFERENCE = "numpy64"

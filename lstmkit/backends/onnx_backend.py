@@ -1,0 +1,123 @@
+"""The onnxruntime backends: ``onnx`` (built in memory from the weights) and
+:class:`OnnxFileBackend` (any ONNX file with lstmkit's interface, e.g. an export).
+
+Both feed the carried state in as ``h0``/``c0`` (L, 1, H) and take it back from
+``hn``/``cn``, so a sequence split over calls gives the scores of one call. Neither
+imports torch.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from lstmkit import export_onnx
+from lstmkit.backends.base import Backend
+from lstmkit.errors import LstmkitError
+from lstmkit.weights import LSTMWeights
+
+
+class OnnxBackend(Backend):
+    """The LSTM-operator graph of :mod:`lstmkit.export_onnx`, run in onnxruntime.
+
+    Args:
+        weights: the canonical weights.
+        threads: onnxruntime's intra-op threads (1 is fastest for one stream).
+        opset: the ONNX opset to build for.
+    """
+
+    name = "onnx"
+
+    def __init__(
+        self,
+        weights: LSTMWeights,
+        *,
+        threads: int = 1,
+        opset: int = export_onnx.DEFAULT_OPSET,
+    ) -> None:
+        super().__init__(weights)
+        self.session = export_onnx.session(
+            export_onnx.build(weights, opset=opset), threads=threads
+        )
+        self.built_from = (
+            f"{weights.describe()}, as an in-memory ONNX graph (LSTM operator, opset "
+            f"{opset}) in onnxruntime"
+        )
+
+    def _run(self, indices: np.ndarray) -> np.ndarray:
+        logits, hn, cn = self.session.run(
+            None,
+            {"indices": indices, "h0": self.h[:, None, :], "c0": self.c[:, None, :]},
+        )  # (N, K), (L, 1, H), (L, 1, H)
+        self.h, self.c = hn[:, 0, :], cn[:, 0, :]
+        return logits
+
+
+class OnnxFileBackend(Backend):
+    """Any ONNX file with lstmkit's interface, run in onnxruntime.
+
+    An unrolled file (input ``onehot``, U steps fixed) runs a sequence of any multiple
+    of U in calls of U steps; other lengths are refused.
+
+    Args:
+        path: the ``.onnx`` file.
+        threads: onnxruntime's intra-op threads.
+
+    Raises:
+        LstmkitError: the file is unreadable or lacks the interface (naming what is
+            missing), or onnxruntime cannot load it.
+    """
+
+    name = "onnx-file"
+
+    def __init__(self, path: str | os.PathLike, *, threads: int = 1) -> None:
+        self.path = Path(path)
+        self.info = export_onnx.read_info(self.path)
+        self.char_size = self.info.char_size
+        self.hidden_size = self.info.hidden_size
+        self.num_layers = self.info.num_layers
+        self.session = export_onnx.session(self.path, threads=threads)
+        self.built_from = f"{self.path} ({self._describe_file()})"
+        self.reset_state()
+
+    def _describe_file(self) -> str:
+        parts = [f"ONNX opset {self.info.opset}"]
+        parts.append(
+            "LSTM operator"
+            if self.info.unroll is None
+            else f"unrolled {self.info.unroll} steps"
+        )
+        description = self.info.description
+        if description is None:
+            parts.append("no lstmkit metadata")
+        else:
+            parts.append(
+                f"lstmkit format {description.format_version}, "
+                f"{description.spec.class_name}"
+            )
+        return ", ".join(parts)
+
+    def _run(self, indices: np.ndarray) -> np.ndarray:
+        U = self.info.unroll
+        if U is None:
+            chunks, first = [indices], "indices"
+        else:
+            if len(indices) % U:
+                raise LstmkitError(
+                    f"{self.path}: an unrolled graph runs exactly {U} steps per call; "
+                    f"got {len(indices)} indices, not a multiple of {U}"
+                )
+            chunks, first = np.split(indices, len(indices) // U), "onehot"
+        eye = np.eye(self.char_size, dtype=np.float32)
+        outputs = []
+        for chunk in chunks:
+            feed = chunk if U is None else eye[chunk]  # (N,) or (U, K)
+            logits, hn, cn = self.session.run(
+                ["logits", "hn", "cn"],
+                {first: feed, "h0": self.h[:, None, :], "c0": self.c[:, None, :]},
+            )
+            self.h, self.c = hn[:, 0, :], cn[:, 0, :]
+            outputs.append(logits)
+        return np.concatenate(outputs)  # (N, K)
