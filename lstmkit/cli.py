@@ -21,6 +21,7 @@ COMMANDS = (
     "gen_metadata",
     "train",
     "convert",
+    "export",
     "generate",
     "demo",
 )
