@@ -1,4 +1,4 @@
-"""lstmkit: move character-level LSTMs between implementations and prove nothing changed.
+"""lstmkit: move character LSTMs between implementations and prove nothing changed.
 
 Dimension letters used everywhere in this package (torch, NumPy and ONNX code alike):
 

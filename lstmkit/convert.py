@@ -28,7 +28,7 @@ from lstmkit.weights import (
 
 
 def to_module(weights: LSTMWeights, kind: str) -> CharModel:
-    """A TorchLSTM (``kind="torch"``) or CustomLSTM (``"custom"``) holding ``weights``."""
+    """A TorchLSTM (``kind="torch"``) or CustomLSTM (``"custom"``) with ``weights``."""
     weights.validate(finite=False)
     K, H, L = weights.char_size, weights.hidden_size, weights.num_layers
     if kind == "torch":
@@ -64,8 +64,8 @@ def kind_of(model: CharModel) -> str:
 
 
 def default_output(src: str | os.PathLike, spec: ModelSpec, folder=None) -> Path:
-    """``<stem>_<kind>_<args>.pth`` beside ``src`` (or in ``folder``), where ``<stem>`` is
-    the source's name without its own convention suffix."""
+    """``<stem>_<kind>_<args>.pth`` beside ``src`` (or in ``folder``), where
+    ``<stem>`` is the source's name without its own convention suffix."""
     src = Path(src)
     match = NAME_PATTERN.match(src.stem)
     stem = match["stem"] if match and match["stem"] else src.stem

@@ -91,6 +91,11 @@ def _check_readable(path: Path) -> None:
         raise LstmkitError(f"{path}: file is empty")
 
 
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else ""
+
+
 def read_pth(path: str | os.PathLike) -> dict:
     """A ``.pth`` state dict as ``{name: torch.Tensor}``, read without running code.
 
@@ -108,15 +113,16 @@ def read_pth(path: str | os.PathLike) -> dict:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unpickling"
+        first = _first_line(exc) or "unpickling"
         raise LstmkitError(
             f"{path}: refused, the file holds objects other than tensors ({first}); "
-            f"lstmkit never unpickles them because that can run code; {SAFE_FORMAT_HINT}"
+            "lstmkit never unpickles them because that can run code; "
+            f"{SAFE_FORMAT_HINT}"
         ) from exc
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
         raise LstmkitError(
             f"{path}: not a readable PyTorch weight file, it may be truncated or "
-            f"corrupt ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+            f"corrupt ({type(exc).__name__}: {_first_line(exc)})"
         ) from exc
     except Exception as exc:  # torch raises many types on mangled archives
         raise LstmkitError(

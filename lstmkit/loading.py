@@ -1,9 +1,9 @@
 """Load any model file lstmkit knows into the canonical form.
 
-* ``.pth`` written by the seed's classes or lstmkit's: the class and its arguments come
-  from the file name convention (``<stem>_torch_<H>_<L>.pth``, ``<stem>_custom_<H>.pth``,
-  ``<stem>_custom_<H>_<L>.pth``); where the name does not follow it, from the keys and
-  shapes inside. K always comes from the weights.
+* ``.pth`` written by the seed's classes or lstmkit's: the class and its arguments
+  come from the file name convention (``<stem>_torch_<H>_<L>.pth``,
+  ``<stem>_custom_<H>.pth``, ``<stem>_custom_<H>_<L>.pth``); where the name does not
+  follow it, from the keys and shapes inside. K always comes from the weights.
 * ``.safetensors`` written by ``lstmkit export``: TorchLSTM's tensor names, the class,
   its arguments and the charset in ``__metadata__``.
 """
@@ -164,8 +164,8 @@ def load_model_file(
         loaded = _load_safetensors(path, spec)
     elif path.suffix == ".onnx":
         raise LstmkitError(
-            f"{path}: ONNX files are exports, not sources; convert or verify the .pth or "
-            ".safetensors it was exported from"
+            f"{path}: ONNX files are exports, not sources; convert or verify the .pth "
+            "or .safetensors it was exported from"
         )
     else:
         state = {k: v.detach().numpy() for k, v in fileio.read_pth(path).items()}

@@ -113,8 +113,9 @@ def parse(text: str, what: str = "metadata") -> Metadata:
         value = ast.literal_eval(text.strip())
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as exc:
         raise LstmkitError(
-            f"{what}: not a Python dict literal ({type(exc).__name__}); metadata files "
-            "may hold only literals, never code; regenerate it with lstmkit gen-metadata"
+            f"{what}: not a Python dict literal ({type(exc).__name__}); metadata "
+            "files may hold only literals, never code; regenerate it with "
+            "lstmkit gen-metadata"
         ) from exc
     if not isinstance(value, dict):
         raise LstmkitError(
@@ -181,7 +182,7 @@ def generate(
     *,
     overwrite: bool = True,
 ) -> Metadata:
-    """``gen-metadata``: the metadata of a dataset's first ``size`` characters, saved."""
+    """``gen-metadata``: the metadata of a dataset's first ``size`` characters."""
     metadata = from_text(read_text(dataset), size)
     save(metadata, meta_path, overwrite=overwrite)
     return metadata

@@ -25,48 +25,27 @@ from torch import nn
 
 from lstmkit import fileio
 from lstmkit.errors import LstmkitError
-from lstmkit.weights import (
-    TORCH_GATES,
-    check_state_dict,
-    custom_gate_prefix,
-)
+from lstmkit.weights import TORCH_GATES, check_state_dict, custom_gate_prefix
+from lstmkit.weights import check_indices as weights_check_indices
 
 __all__ = ["CharModel", "CustomLSTM", "TorchLSTM", "check_indices"]
 
 
 def check_indices(indices: torch.Tensor, char_size: int) -> torch.Tensor:
-    """Validates a tensor of character indices and returns it as int64.
+    """Validates (N,) or (N, B) character indices and returns them as int64.
 
     Raises:
-        LstmkitError: not an integer tensor of 1 or 2 dimensions, or an index outside
+        LstmkitError: not an integer tensor, the wrong shape, or an index outside
             ``[0, char_size)``.
     """
     if not isinstance(indices, torch.Tensor):
         raise LstmkitError(
-            f"indices: expected a torch integer tensor of shape (N,), got "
+            "indices: expected a torch integer tensor of shape (N,), got "
             f"{type(indices).__name__}"
         )
-    if (
-        indices.dtype.is_floating_point
-        or indices.dtype.is_complex
-        or (indices.dtype == torch.bool)
-    ):
-        raise LstmkitError(
-            f"indices: expected an integer tensor of shape (N,), got dtype {indices.dtype}"
-        )
-    if indices.dim() not in (1, 2):
-        raise LstmkitError(
-            f"indices: expected shape (N,) (or (N, B) for B streams), got "
-            f"{tuple(indices.shape)}"
-        )
-    if indices.numel():
-        low, high = int(indices.min()), int(indices.max())
-        if low < 0 or high >= char_size:
-            bad = low if low < 0 else high
-            raise LstmkitError(
-                f"indices: {bad} is out of range; valid indices are 0 to {char_size - 1}"
-            )
-    return indices.long()
+    array = indices.detach().cpu().numpy()
+    checked = weights_check_indices(array, char_size, batched=array.ndim == 2)
+    return torch.from_numpy(checked)
 
 
 class CharModel(nn.Module):
@@ -93,7 +72,7 @@ class CharModel(nn.Module):
         self.c = None
 
     def get_state(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The carried (h, c), each (L, H) for one stream; zeros before the first call."""
+        """The carried (h, c), each (L, H); zeros before the first call."""
         if self.h is None or self.c is None:
             zeros = torch.zeros(self.num_layers, self.hidden_size)
             return zeros, zeros.clone()
@@ -174,9 +153,9 @@ class CharModel(nn.Module):
     def load_model(self, path: str | os.PathLike) -> None:
         """Copies the weights in ``path`` into this model, strictly.
 
-        ``.pth`` files are read without unpickling objects; ``.safetensors`` files (which
-        always hold TorchLSTM's names) are converted through the canonical form. The
-        carried state is reset.
+        ``.pth`` files are read without unpickling objects; ``.safetensors`` files
+        (which always hold TorchLSTM's names) are converted through the canonical
+        form. The carried state is reset.
 
         Raises:
             LstmkitError: the file cannot be read, or its keys or shapes do not fit this
@@ -212,8 +191,9 @@ class TorchLSTM(CharModel):
     """A character LSTM on ``nn.LSTM``, with a ``Linear(H, K)`` decoder.
 
     State-dict keys: ``lstm.weight_ih_l{k}``, ``lstm.weight_hh_l{k}``,
-    ``lstm.bias_ih_l{k}``, ``lstm.bias_hh_l{k}`` for each layer k, and ``decoder.weight``,
-    ``decoder.bias``. File name convention: ``<stem>_torch_<H>_<L>.pth``.
+    ``lstm.bias_ih_l{k}``, ``lstm.bias_hh_l{k}`` for each layer k, and
+    ``decoder.weight``, ``decoder.bias``. File name convention:
+    ``<stem>_torch_<H>_<L>.pth``.
 
     Args:
         char_size: K, the number of characters.
@@ -241,8 +221,9 @@ class CustomLSTM(CharModel):
     """The same cell written by hand from four ``nn.Linear`` gates.
 
     Each gate of layer k is ``Linear(H + in, H)`` over the concatenation ``[h | x]``
-    (h first): ``i_gate``, ``f_gate``, ``o_gate`` and ``cell_inp`` (the candidate g) for
-    layer 0, exactly the seed's names and shapes, and ``i_gate_l{k}`` and so on above it.
+    (h first): ``i_gate``, ``f_gate``, ``o_gate`` and ``cell_inp`` (the candidate g)
+    for layer 0, exactly the seed's names and shapes, and ``i_gate_l{k}`` and so on
+    above it.
     ``decoder`` maps H to K. File name convention: ``<stem>_custom_<H>.pth``, or
     ``<stem>_custom_<H>_<L>.pth`` when L > 1.
 

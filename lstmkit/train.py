@@ -107,7 +107,7 @@ def model_class(name: str) -> type[nn.Module]:
 
 
 def build_model(config: TrainConfig, char_size: int) -> nn.Module:
-    """The model the config names, with its weights loaded when ``model_load`` is set."""
+    """The model the config names, its weights loaded when ``model_load`` is set."""
     cls = model_class(config.model_name)
     try:
         model = cls(char_size, *config.model_args)
@@ -224,7 +224,8 @@ def train(
     B = config.batch_size
     if B > 1 and not getattr(model, "supports_streams", False):
         raise LstmkitError(
-            f"--batch-size: {config.model_name} takes (N,) inputs only; use --batch-size 1"
+            f"--batch-size: {config.model_name} takes (N,) inputs only; "
+            "use --batch-size 1"
         )
     x, y = streams(train_ix, B)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)

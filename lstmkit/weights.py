@@ -238,7 +238,7 @@ def check_state_dict(
 
 
 def from_torch_state(state: dict[str, np.ndarray], source: str = "") -> LSTMWeights:
-    """Canonical weights from a TorchLSTM state dict (NumPy arrays), checked strictly."""
+    """Canonical weights from a TorchLSTM state dict of NumPy arrays, checked."""
     K, H, L = infer_torch_sizes(state, source)
     check_state_dict(state, torch_state_shapes(K, H, L), source or "state dict")
     layers = [
@@ -254,7 +254,7 @@ def from_torch_state(state: dict[str, np.ndarray], source: str = "") -> LSTMWeig
 
 
 def to_custom_state(weights: LSTMWeights) -> dict[str, np.ndarray]:
-    """A CustomLSTM state dict: per gate, columns ``[W_hh | W_ih]`` and the summed bias."""
+    """A CustomLSTM state dict: per gate, columns ``[W_hh | W_ih]`` and the bias sum."""
     state: dict[str, np.ndarray] = {}
     H = weights.hidden_size
     for k, layer in enumerate(weights.layers):
@@ -375,6 +375,7 @@ def check_indices(indices, char_size: int, *, batched: bool = False) -> np.ndarr
         if low < 0 or high >= char_size:
             bad = low if low < 0 else high
             raise LstmkitError(
-                f"indices: {bad} is out of range; valid indices are 0 to {char_size - 1}"
+                f"indices: {bad} is out of range; valid indices are 0 to "
+                f"{char_size - 1}"
             )
     return array.astype(np.int64, copy=False)
