@@ -283,7 +283,7 @@ def test_cli_export_onnx(tmp_path, capsys, monkeypatch):
     assert "onnxruntime vs numpy64 on 75 characters" in out
     assert "onnx.reference vs numpy64" in out
     assert "wrote exports/tiny_torch_3_1.onnx" in out
-    assert main(argv) == 2  # exists, no --force
+    assert cli.main(argv) == 2  # exists, no --force
     assert "--force" in capsys.readouterr().err
     assert cli.main([*argv, "--unroll", "4"]) == 0
     assert "wrote exports/tiny_torch_3_1_unroll4.onnx" in capsys.readouterr().out
