@@ -24,6 +24,7 @@ COMMANDS = (
     "export",
     "generate",
     "demo",
+    "bench",
 )
 
 EXIT_USAGE = 2
