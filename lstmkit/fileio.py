@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,8 +18,9 @@ from pathlib import Path
 from lstmkit.errors import LstmkitError
 
 SAFE_FORMAT_HINT = (
-    "save it as safetensors instead (lstmkit export SRC --format safetensors in an "
-    "environment you trust), a format that cannot carry code"
+    "if you trust the file's source, re-save only its tensors where you trust it "
+    "(safetensors.torch.save_file(model.state_dict(), PATH)): safetensors is the "
+    "safe format, it cannot carry code"
 )
 
 
@@ -56,12 +59,22 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, _file_mode(path))  # mkstemp makes it private (0600)
         with open(tmp_path, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _file_mode(path: Path) -> int:
+    """The mode a replaced file keeps, or a new file's default under the umask."""
+    if path.exists():
+        return stat.S_IMODE(path.stat().st_mode)
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def write_atomic(
@@ -96,6 +109,16 @@ def _first_line(exc: BaseException) -> str:
     return lines[0] if lines else ""
 
 
+def _unpickling_reason(exc: BaseException) -> str:
+    """What torch's safe unpickler refused, without its advice to load unsafely."""
+    text = str(exc)
+    found = re.search(r"GLOBAL ([\w.]+)", text)
+    if found:
+        return f"it would import {found[1]}"
+    found = re.search(r"WeightsUnpickler error: ([^\n]*)", text)
+    return found[1].strip() if found else "not a plain state dict"
+
+
 def read_pth(path: str | os.PathLike) -> dict:
     """A ``.pth`` state dict as ``{name: torch.Tensor}``, read without running code.
 
@@ -113,11 +136,10 @@ def read_pth(path: str | os.PathLike) -> dict:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = _first_line(exc) or "unpickling"
         raise LstmkitError(
-            f"{path}: refused, the file holds objects other than tensors ({first}); "
-            "lstmkit never unpickles them because that can run code; "
-            f"{SAFE_FORMAT_HINT}"
+            f"{path}: refused, the file holds objects other than tensors "
+            f"({_unpickling_reason(exc)}); lstmkit never unpickles them because that "
+            f"can run code; {SAFE_FORMAT_HINT}"
         ) from exc
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
         raise LstmkitError(
@@ -126,7 +148,8 @@ def read_pth(path: str | os.PathLike) -> dict:
         ) from exc
     except Exception as exc:  # torch raises many types on mangled archives
         raise LstmkitError(
-            f"{path}: not a readable PyTorch weight file ({type(exc).__name__}: {exc})"
+            f"{path}: not a readable PyTorch weight file ({type(exc).__name__}: "
+            f"{_first_line(exc)})"
         ) from exc
 
     if (
