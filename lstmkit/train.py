@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from lstmkit import generate, models
+from lstmkit import fileio, generate, models
 from lstmkit import metadata as meta_mod
 from lstmkit.errors import LstmkitError
 from lstmkit.loading import KIND_OF_CLASS, NAME_PATTERN, spec_from_name
@@ -123,9 +123,11 @@ def build_model(config: TrainConfig, char_size: int) -> nn.Module:
 
 
 def _check_save_name(config: TrainConfig) -> None:
-    """A save path that follows the name convention must agree with the model."""
+    """A save path must be writable and, when it follows the name convention, agree
+    with the model: both are checked before training, not at the first save."""
     if not config.model_save:
         return
+    fileio.check_output_path(config.model_save, overwrite=True)
     named = spec_from_name(config.model_save)
     kind = KIND_OF_CLASS.get(config.model_name)
     if named is None or kind is None:
