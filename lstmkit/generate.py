@@ -61,6 +61,11 @@ def sample(
     out = []
     for _ in range(length):
         probs = softmax(scores, temperature)
+        if not np.all(np.isfinite(probs)):
+            raise LstmkitError(
+                f"the model's scores are not finite after {len(out)} generated "
+                "character(s); check the weights (lstmkit verify)"
+            )
         k = int(rng.choice(len(probs), p=probs))
         out.append(metadata.charset[k])
         scores = run(np.array([k], dtype=np.int64))[0]  # (K,)
