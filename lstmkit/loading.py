@@ -204,14 +204,42 @@ def _load_state(path: Path, state: dict[str, np.ndarray], spec: ModelSpec | None
     expected = (torch_state_shapes if named.kind == "torch" else custom_state_shapes)(
         K, named.hidden_size, named.num_layers
     )
-    check_state_dict(
-        state,
-        expected,
-        f"{path} as {named.class_name}(K={K}, "
-        f"H={named.hidden_size}, L={named.num_layers})",
-    )
+    try:
+        check_state_dict(
+            state,
+            expected,
+            f"{path} as {named.class_name}(K={K}, "
+            f"H={named.hidden_size}, L={named.num_layers})",
+        )
+    except LstmkitError as exc:
+        raise LstmkitError(f"{exc}; {_fit_hint(path, state)}") from exc
     convert = from_torch_state if named.kind == "torch" else from_custom_state
     return LoadedModel(convert(state, source), named, None, path)
+
+
+def _fit_hint(path: Path, state: dict[str, np.ndarray]) -> str:
+    """How to fix a file whose name gives the wrong class or sizes."""
+    try:
+        found = spec_from_state(state)
+    except LstmkitError:
+        found = None
+    if found is not None:
+        shapes = torch_state_shapes if found.kind == "torch" else custom_state_shapes
+        K = _char_size(state, path)
+        if shapes(K, found.hidden_size, found.num_layers) != {
+            k: tuple(v.shape) for k, v in state.items()
+        }:
+            found = None  # not all of one class's keys and shapes: no safe guess
+    if found is None:
+        return NAMING_HELP
+    match = NAME_PATTERN.match(path.stem)
+    stem = match["stem"] if match and match["stem"] else path.stem
+    return (
+        f"its keys are a {found.class_name}'s with H={found.hidden_size}, "
+        f"L={found.num_layers}: rename it {stem}_{found.file_suffix()}{path.suffix} "
+        f"or pass --model-class {found.kind} --hidden-size {found.hidden_size} "
+        f"--num-layers {found.num_layers}"
+    )
 
 
 def _char_size(state: dict[str, np.ndarray], path: Path) -> int:
