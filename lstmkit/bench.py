@@ -284,6 +284,7 @@ def worker_main(argv: list[str] | None = None) -> int:
                 repeat=settings.repeat,
                 budget=settings.budget,
             )
+            row["torch_threads"] = torch.get_num_threads()  # as set, for the record
             rows.append(row)
             log.info("%s", _progress_line(row))
     fileio.write_text_atomic(out_path, json.dumps(rows))

@@ -133,7 +133,9 @@ def time_runners(
         probe = prepare(floor)
         probe()
         seconds_per_step = _seconds(probe)[0] / floor
-        fits = int(budget / seconds_per_step) if seconds_per_step > 0 else floor
+        fits = (
+            int(budget / seconds_per_step) if seconds_per_step > 0 else workload.steps
+        )
         steps[name] = min(workload.steps, max(floor, fits))
         calls[name] = prepare(steps[name])
         calls[name]()

@@ -72,6 +72,7 @@ def test_figures_are_consistent_and_differences_small(quick):
     _, out = quick
     result = json.loads((out / "quick.json").read_text(encoding="utf-8"))
     for row in result["results"]:
+        assert row["threads"] == row["torch_threads"] == 1
         limit, eager = row["limit"], row["eager"]
         fastest = max(limit[lib]["chars_per_second"] for lib in ("numpy", "torch"))
         assert limit["chars_per_second"] == fastest
