@@ -10,7 +10,7 @@ import pytest
 import torch
 from onnx import numpy_helper
 
-from lstmkit import backends, cli, export_onnx, export_safetensors
+from lstmkit import backends, cli, export_onnx, export_safetensors, onnx_file
 from lstmkit.backends.onnx_backend import OnnxFileBackend
 from lstmkit.convert import to_module
 from lstmkit.errors import LstmkitError
@@ -35,7 +35,7 @@ def _ort(model, indices, h0=None, c0=None):
         "h0": zeros if h0 is None else h0,
         "c0": zeros if c0 is None else c0,
     }
-    return export_onnx.session(model).run(None, feeds)
+    return onnx_file.session(model).run(None, feeds)
 
 
 def _state_shape(model):
@@ -155,7 +155,7 @@ def test_interface_and_metadata(weights, tmp_path):
         "hidden_size": 3,
         "num_layers": 1,
     }
-    info = export_onnx.read_info(path)
+    info = onnx_file.read_info(path)
     assert (info.char_size, info.hidden_size, info.num_layers) == (5, 3, 1)
     assert info.charset == CHARSET and info.unroll is None
 
@@ -206,9 +206,7 @@ def test_unrolled_equals_the_lstm_operator_export(tmp_path):
     indices = rng.integers(0, 6, steps)
     h0, c0 = (rng.standard_normal((2, 1, 4)).astype(np.float32) for _ in range(2))
     onehot = np.eye(6, dtype=np.float32)[indices]
-    got = export_onnx.session(unrolled).run(
-        None, {"onehot": onehot, "h0": h0, "c0": c0}
-    )
+    got = onnx_file.session(unrolled).run(None, {"onehot": onehot, "h0": h0, "c0": c0})
     expected = _ort(export_onnx.build(weights), indices, h0, c0)
     for a, b in zip(got, expected, strict=True):
         np.testing.assert_allclose(a, b, atol=1e-6, rtol=1e-6)
@@ -242,7 +240,7 @@ def test_foreign_file_names_what_is_missing(tmp_path):
     )
     onnx.save(onnx.helper.make_model(graph), path)
     with pytest.raises(LstmkitError, match="missing input indices, input h0"):
-        export_onnx.read_info(path)
+        onnx_file.read_info(path)
     with pytest.raises(LstmkitError, match="no such file"):
         OnnxFileBackend(tmp_path / "absent.onnx")
 
@@ -251,7 +249,7 @@ def test_unknown_format_version_is_refused(weights, tmp_path):
     model = export_onnx.build(weights)
     onnx.helper.set_model_props(model, {"format": "lstmkit", "format_version": "99"})
     with pytest.raises(LstmkitError, match="version '99' is not supported"):
-        export_onnx.read_info(model)
+        onnx_file.read_info(model)
 
 
 def test_bad_options_and_weights_are_refused(weights, tmp_path):

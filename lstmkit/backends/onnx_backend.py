@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lstmkit import export_onnx
+from lstmkit import export_onnx, onnx_file
 from lstmkit.backends.base import Backend
 from lstmkit.errors import LstmkitError
 from lstmkit.weights import LSTMWeights
@@ -38,7 +38,7 @@ class OnnxBackend(Backend):
         opset: int = export_onnx.DEFAULT_OPSET,
     ) -> None:
         super().__init__(weights)
-        self.session = export_onnx.session(
+        self.session = onnx_file.session(
             export_onnx.build(weights, opset=opset), threads=threads
         )
         self.built_from = (
@@ -74,11 +74,11 @@ class OnnxFileBackend(Backend):
 
     def __init__(self, path: str | os.PathLike, *, threads: int = 1) -> None:
         self.path = Path(path)
-        self.info = export_onnx.read_info(self.path)
+        self.info = onnx_file.read_info(self.path)
         self.char_size = self.info.char_size
         self.hidden_size = self.info.hidden_size
         self.num_layers = self.info.num_layers
-        self.session = export_onnx.session(self.path, threads=threads)
+        self.session = onnx_file.session(self.path, threads=threads)
         self.built_from = f"{self.path} ({self._describe_file()})"
         self.reset_state()
 
