@@ -107,6 +107,8 @@ def _table(rows: list[dict], threads: list[int], names: list[str]) -> list[str]:
                     diffs.append(figure["max_abs_diff"])
             cells.append(_diff_cell(name, diffs))
             lines.append(_cells(cells))
+    largest = max(r["reference_max_abs"] for r in rows)
+    lines += ["", f"The largest |score| of numpy64 in this table: {largest:.2g}."]
     if cut:
         lines += [
             "",

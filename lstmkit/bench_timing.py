@@ -96,6 +96,7 @@ def measure(
         "workload": workload.name,
         "steps": workload.steps,
         "streams": workload.streams,
+        "reference_max_abs": float(np.abs(reference).max()),  # the diffs' scale
         "limit": {
             "chars_per_second": limits[best],
             "by": best,

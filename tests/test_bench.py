@@ -74,6 +74,7 @@ def test_figures_are_consistent_and_differences_small(quick):
     for row in result["results"]:
         assert row["threads"] == row["torch_threads"] == 1
         limit, eager = row["limit"], row["eager"]
+        assert 0 < row["reference_max_abs"] < math.inf
         fastest = max(limit[lib]["chars_per_second"] for lib in ("numpy", "torch"))
         assert limit["chars_per_second"] == fastest
         assert limit[limit["by"]]["chars_per_second"] == fastest
