@@ -2,7 +2,7 @@
 speed of generating one character per call.
 
     .venv/bin/python benchmarks/onnx_vs_torch.py [--model FILE --meta META]
-        [--chars 2000] [--steps 2000] [--repeats 3]
+        [--chars 2000] [--steps 1000] [--repeats 3]
 
 Without --model it builds random weights K=65, H=256, L=2 (PyTorch's init scale,
 1/sqrt(H)) and maps the text through data/meta.txt. Prints numbers only; decides
@@ -68,7 +68,7 @@ def main() -> None:
     parser.add_argument("--meta", default="data/meta.txt")
     parser.add_argument("--text", default="data/input.txt")
     parser.add_argument("--chars", type=int, default=2000)
-    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 

@@ -311,33 +311,20 @@ def check(
         f"({'/'.join(str(len(c)) for c in chunks)}, state carried, nonzero h0 and c0)"
     )
 
-    from onnx.reference import ReferenceEvaluator
+    from onnx.reference import ReferenceEvaluator  # slow to import; only checks use it
 
-    runners = {
-        "onnxruntime": session(model),
-        "onnx.reference": ReferenceEvaluator(model),
-    }
-    if unrolled:
-        runners["LSTM-operator export"] = session(build(weights, opset=info.opset))
+    def run(runner, graph_unrolled: bool):
+        K = weights.char_size
+        return run_calls(runner, K, chunks, h0, c0, unrolled=graph_unrolled)
+
     results = {
-        name: run_calls(
-            runner,
-            weights.char_size,
-            chunks,
-            h0,
-            c0,
-            unrolled=unrolled and "-" not in name,
-        )
-        for name, runner in runners.items()
+        "onnxruntime": run(session(model), unrolled),
+        "onnx.reference": run(ReferenceEvaluator(model), unrolled),
     }
-
-    comparisons = [
-        (name, "numpy64", reference) for name in ("onnxruntime", "onnx.reference")
-    ]
+    comparisons = [(name, "numpy64", reference) for name in results]
     if unrolled:
-        comparisons.append(
-            ("onnxruntime", "the LSTM-operator export", results["LSTM-operator export"])
-        )
+        operator = run(session(build(weights, opset=info.opset)), False)
+        comparisons.append(("onnxruntime", "the LSTM-operator export", operator))
     for name, against, expected in comparisons:
         worst, passed = _compare(results[name], expected, atol, rtol)
         line = (

@@ -194,7 +194,7 @@ def run_calls(runner, K: int, chunks, h0, c0, *, unrolled: bool = False):
             if unrolled
             else {"indices": chunk}
         )
-        scores, h, c = runner.run(None, first | {"h0": h, "c0": c})
+        scores, h, c = runner.run(list(OUTPUTS), first | {"h0": h, "c0": c})
         logits.append(np.asarray(scores))
         states.append((np.asarray(h), np.asarray(c)))
     return np.concatenate(logits), states

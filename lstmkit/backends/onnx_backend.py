@@ -101,23 +101,20 @@ class OnnxFileBackend(Backend):
 
     def _run(self, indices: np.ndarray) -> np.ndarray:
         U = self.info.unroll
-        if U is None:
-            chunks, first = [indices], "indices"
-        else:
-            if len(indices) % U:
-                raise LstmkitError(
-                    f"{self.path}: an unrolled graph runs exactly {U} steps per call; "
-                    f"got {len(indices)} indices, not a multiple of {U}"
-                )
-            chunks, first = np.split(indices, len(indices) // U), "onehot"
-        eye = np.eye(self.char_size, dtype=np.float32)
-        outputs = []
-        for chunk in chunks:
-            feed = chunk if U is None else eye[chunk]  # (N,) or (U, K)
-            logits, hn, cn = self.session.run(
-                ["logits", "hn", "cn"],
-                {first: feed, "h0": self.h[:, None, :], "c0": self.c[:, None, :]},
+        if U is not None and len(indices) % U:
+            raise LstmkitError(
+                f"{self.path}: an unrolled graph runs exactly {U} steps per call; "
+                f"got {len(indices)} indices, not a multiple of {U}"
             )
-            self.h, self.c = hn[:, 0, :], cn[:, 0, :]
-            outputs.append(logits)
-        return np.concatenate(outputs)  # (N, K)
+        chunks = [indices] if U is None else np.split(indices, len(indices) // U)
+        logits, states = onnx_file.run_calls(
+            self.session,
+            self.char_size,
+            chunks,
+            self.h[:, None, :],
+            self.c[:, None, :],
+            unrolled=U is not None,
+        )
+        hn, cn = states[-1]  # (L, 1, H) each
+        self.h, self.c = hn[:, 0, :], cn[:, 0, :]
+        return logits  # (N, K)
