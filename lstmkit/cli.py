@@ -22,6 +22,7 @@ COMMANDS = (
     "train",
     "convert",
     "export",
+    "verify",
     "generate",
     "demo",
     "bench",
