@@ -102,14 +102,25 @@ def read_info(source: str | os.PathLike | onnx.ModelProto) -> OnnxInfo:
     expected_types = {first: "int64" if first == "indices" else "float32"}
     expected_types |= {"h0": "float32", "c0": "float32"}
     for name, dtype in expected_types.items():
-        got = onnx.helper.tensor_dtype_to_np_dtype(
-            inputs[name].type.tensor_type.elem_type
-        )
+        elem_type = inputs[name].type.tensor_type.elem_type
+        try:
+            got = onnx.helper.tensor_dtype_to_np_dtype(elem_type)
+        except (KeyError, ValueError, TypeError):  # not a tensor type numpy knows
+            got = f"element type {elem_type}"
         if got != np.dtype(dtype):
             raise LstmkitError(f"{what}: input {name} is {got}, expected {dtype}")
 
     props = {p.key: p.value for p in model.metadata_props}
     description = export_meta.parse(props, what) if "format" in props else None
+    if len(_dims(inputs["h0"])) != 3:
+        raise LstmkitError(
+            f"{what}: input h0 has shape {_dims(inputs['h0'])}, expected [L, 1, H]"
+        )
+    if _dims(inputs["c0"]) != _dims(inputs["h0"]):
+        raise LstmkitError(
+            f"{what}: inputs h0 and c0 have shapes {_dims(inputs['h0'])} and "
+            f"{_dims(inputs['c0'])}, expected the same [L, 1, H]"
+        )
     L, one, H = _dims(inputs["h0"])
     K = _dims(graph.output[0])[-1] if len(_dims(graph.output[0])) == 2 else None
     if description is not None:
@@ -130,7 +141,8 @@ def read_info(source: str | os.PathLike | onnx.ModelProto) -> OnnxInfo:
 
     unroll = None
     if first == "onehot":
-        unroll = _dims(inputs["onehot"])[0]
+        dims = _dims(inputs["onehot"])
+        unroll = dims[0] if len(dims) == 2 else None
         if unroll is None:
             raise LstmkitError(f"{what}: input onehot has no fixed length [U, K]")
     opset = max(
@@ -160,17 +172,21 @@ def session(model: onnx.ModelProto | str | os.PathLike, *, threads: int = 1):
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
-    options.log_severity_level = 3  # errors only; warnings go to stderr otherwise
+    # fatal only: an error is raised and reported as one line, not logged as well
+    options.log_severity_level = 4
     source = model.SerializeToString() if isinstance(model, onnx.ModelProto) else model
     try:
         return ort.InferenceSession(
             source if isinstance(source, bytes) else str(source),
             options,
             providers=["CPUExecutionProvider"],
+            enable_fallback=0,  # no retry, and no banner printed on stdout
         )
     except Exception as exc:  # onnxruntime raises its own exception types
+        what = "<memory>" if isinstance(source, bytes) else str(source)
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise LstmkitError(
-            f"onnxruntime cannot load the model: {str(exc).splitlines()[0]}"
+            f"{what}: onnxruntime cannot load the model: {first}"
         ) from exc
 
 

@@ -39,10 +39,13 @@ class Model:
             raise ScriptError(f"{path}: no such file")
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1  # one stream, small matrices: 1 is fastest
-        options.log_severity_level = 3
+        options.log_severity_level = 4  # fatal only: errors are raised, not logged
         try:
             self.session = ort.InferenceSession(
-                path, options, providers=["CPUExecutionProvider"]
+                path,
+                options,
+                providers=["CPUExecutionProvider"],
+                enable_fallback=0,  # no retry, and no banner printed on stdout
             )
         except Exception as exc:  # onnxruntime raises its own exception types
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
@@ -81,6 +84,18 @@ class Model:
         shape = inputs["h0"].shape  # [L, 1, H]
         if len(shape) != 3 or not all(isinstance(d, int) for d in shape):
             raise ScriptError(f"{path}: h0 has shape {shape}, expected fixed [L, 1, H]")
+        if inputs["c0"].shape != shape:
+            raise ScriptError(
+                f"{path}: c0 has shape {inputs['c0'].shape}, expected h0's {shape}"
+            )
+        logits = self.session.get_outputs()[outputs.index("logits")].shape  # [N, K]
+        K = len(self.charset)
+        if len(logits) != 2 or (isinstance(logits[1], int) and logits[1] != K):
+            raise ScriptError(
+                f"{path}: logits has shape {logits} but the charset has {K} "
+                f"characters, expected [N, {K}]"
+            )
+        self.path = path
         self.state_shape = tuple(shape)
         self.reset()
 
@@ -104,9 +119,15 @@ class Model:
 
     def run(self, indices: np.ndarray) -> np.ndarray:
         """(N,) indices to (N, K) scores, the state carried from the last call."""
-        logits, self.h, self.c = self.session.run(
-            None, {"indices": indices, "h0": self.h, "c0": self.c}
-        )
+        try:
+            logits, self.h, self.c = self.session.run(
+                ["logits", "hn", "cn"], {"indices": indices, "h0": self.h, "c0": self.c}
+            )
+        except Exception as exc:  # onnxruntime's own types: the graph does not run
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ScriptError(
+                f"{self.path}: onnxruntime cannot run the model: {first}"
+            ) from exc
         return logits
 
 

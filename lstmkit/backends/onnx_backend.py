@@ -107,14 +107,20 @@ class OnnxFileBackend(Backend):
                 f"got {len(indices)} indices, not a multiple of {U}"
             )
         chunks = [indices] if U is None else np.split(indices, len(indices) // U)
-        logits, states = onnx_file.run_calls(
-            self.session,
-            self.char_size,
-            chunks,
-            self.h[:, None, :],
-            self.c[:, None, :],
-            unrolled=U is not None,
-        )
+        try:
+            logits, states = onnx_file.run_calls(
+                self.session,
+                self.char_size,
+                chunks,
+                self.h[:, None, :],
+                self.c[:, None, :],
+                unrolled=U is not None,
+            )
+        except Exception as exc:  # onnxruntime's own types: the graph does not run
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise LstmkitError(
+                f"{self.path}: onnxruntime cannot run the model: {first}"
+            ) from exc
         hn, cn = states[-1]  # (L, 1, H) each
         self.h, self.c = hn[:, 0, :], cn[:, 0, :]
         return logits  # (N, K)
