@@ -37,7 +37,12 @@ from lstmkit import export_meta, fileio
 from lstmkit.errors import LstmkitError
 from lstmkit.loading import ModelSpec
 from lstmkit.onnx_file import load, read_info, run_calls, session
-from lstmkit.weights import TORCH_GATES, LSTMWeights, torch_to_onnx_gates
+from lstmkit.weights import (
+    TORCH_GATES,
+    LSTMWeights,
+    check_indices,
+    torch_to_onnx_gates,
+)
 
 log = logging.getLogger(__name__)
 
@@ -358,6 +363,7 @@ def _chunks(indices: np.ndarray, unroll: int | None) -> list[np.ndarray]:
 
 def _numpy_calls(weights, chunks, h0, c0, name: str):
     """``run_calls`` through lstmkit's NumPy backend ``name`` (numpy64 or numpy)."""
+    # The yardstick is a backend, a floor above the exporters: imported for checks only.
     from lstmkit.backends import create
 
     backend = create(name, weights)
@@ -422,6 +428,9 @@ def export(
         model = build_unrolled(weights, unroll, spec=spec, charset=charset, opset=opset)
     if indices is None:
         indices = np.random.default_rng(0).integers(0, weights.char_size, 1000)
+    indices = check_indices(indices, weights.char_size)
+    if indices.size == 0:
+        raise LstmkitError("indices: the check needs at least one index")
     checks = check(model, weights, indices, atol=atol, rtol=rtol)
 
     data = model.SerializeToString()
