@@ -1,0 +1,41 @@
+"""Fixtures shared by several test files. Keep this small."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def save_torch_model(tmp_path):
+    """Saves a TorchLSTM(K, H, L) with seeded random weights under lstmkit's name
+    convention in tmp_path and returns the path."""
+
+    def save(K: int, H: int, L: int, *, seed: int = 0, stem: str = "m") -> Path:
+        import torch
+
+        from lstmkit.models import TorchLSTM
+
+        torch.manual_seed(seed)
+        path = tmp_path / f"{stem}_torch_{H}_{L}.pth"
+        TorchLSTM(K, H, L).save_model(path)
+        return path
+
+    return save
+
+
+@pytest.fixture
+def initial_state():
+    """A distinct nonzero (h, c) for L layers of H units, each (L, H) float32."""
+
+    def make(L: int, H: int, *, seed: int = 7) -> tuple[np.ndarray, np.ndarray]:
+        rng = np.random.default_rng(seed)
+        h = rng.uniform(-0.9, 0.9, (L, H)).astype(np.float32)
+        c = rng.uniform(-2.0, 2.0, (L, H)).astype(np.float32)
+        return h, c
+
+    return make
