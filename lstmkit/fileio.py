@@ -12,6 +12,7 @@ import os
 import re
 import stat
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -134,7 +135,9 @@ def read_pth(path: str | os.PathLike) -> dict:
     path = Path(path)
     _check_readable(path)
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's notes on odd pickles: not the user's
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise LstmkitError(
             f"{path}: refused, the file holds objects other than tensors "

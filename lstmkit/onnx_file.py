@@ -93,10 +93,10 @@ def read_info(source: str | os.PathLike | onnx.ModelProto) -> OnnxInfo:
     if problems:
         raise LstmkitError(
             f"{what}: not lstmkit's ONNX interface, missing {', '.join(problems)} "
-            f"(has inputs {', '.join(inputs) or 'none'}; outputs "
-            f"{', '.join(outputs) or 'none'}); expected inputs indices int64 [N], h0 "
-            "and c0 float32 [L, 1, H], outputs logits [N, K], hn, cn; export the model "
-            "with lstmkit export"
+            f"(has inputs {', '.join(map(str, inputs)) or 'none'}; outputs "
+            f"{', '.join(map(str, outputs)) or 'none'}); expected inputs indices "
+            "int64 [N], h0 and c0 float32 [L, 1, H], outputs logits [N, K], hn, cn; "
+            "export the model with lstmkit export"
         )
 
     expected_types = {first: "int64" if first == "indices" else "float32"}

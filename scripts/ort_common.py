@@ -53,7 +53,12 @@ class Model:
                 f"{path}: not a model onnxruntime can load ({first})"
             ) from exc
 
-        props = self.session.get_modelmeta().custom_metadata_map
+        try:
+            props = self.session.get_modelmeta().custom_metadata_map
+        except UnicodeDecodeError as exc:
+            raise ScriptError(
+                f"{path}: its metadata properties are not valid UTF-8 ({exc.reason})"
+            ) from None
         if props.get("format") != FORMAT_NAME:
             raise ScriptError(
                 f"{path}: lacks lstmkit's metadata (property 'format' is "
@@ -128,6 +133,11 @@ class Model:
             raise ScriptError(
                 f"{self.path}: onnxruntime cannot run the model: {first}"
             ) from exc
+        if logits.shape != (len(indices), len(self.charset)):
+            raise ScriptError(
+                f"{self.path}: the model returned logits of shape {logits.shape}, "
+                f"expected ({len(indices)}, {len(self.charset)})"
+            )
         return logits
 
 

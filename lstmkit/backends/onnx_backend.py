@@ -122,5 +122,13 @@ class OnnxFileBackend(Backend):
                 f"{self.path}: onnxruntime cannot run the model: {first}"
             ) from exc
         hn, cn = states[-1]  # (L, 1, H) each
+        state_shape = (self.num_layers, 1, self.hidden_size)
+        expected = [(len(indices), self.char_size), state_shape, state_shape]
+        if [logits.shape, hn.shape, cn.shape] != expected:
+            raise LstmkitError(
+                f"{self.path}: the model returned logits, hn and cn of shapes "
+                f"{logits.shape}, {hn.shape}, {cn.shape}; its interface promises "
+                f"{', '.join(map(str, expected))}"
+            )
         self.h, self.c = hn[:, 0, :], cn[:, 0, :]
         return logits  # (N, K)
