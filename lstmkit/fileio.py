@@ -53,9 +53,18 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[
 
     A crash or an exception leaves the old file (or no file) in place, never a half
     written one. The temporary file is removed on failure.
+
+    Raises:
+        LstmkitError: the path cannot be written (see :func:`check_output_path`), or
+            the system refuses the write (a full disk, a read-only folder).
     """
     path = check_output_path(path, overwrite=overwrite)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
+        )
+    except OSError as exc:
+        raise _write_error(path, exc) from exc
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -64,9 +73,18 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[
         with open(tmp_path, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp_path, path)
+    except OSError as exc:
+        raise _write_error(path, exc) from exc
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _write_error(path: Path, exc: OSError) -> LstmkitError:
+    return LstmkitError(
+        f"{path}: could not be written ({exc.strerror or exc}); any old file there "
+        "is unchanged"
+    )
 
 
 def _file_mode(path: Path) -> int:
