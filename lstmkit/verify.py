@@ -252,7 +252,7 @@ def verify(
     atol, rtol = _check_tolerance("atol", atol), _check_tolerance("rtol", rtol)
     sizes = chunk_sizes(chunks, indices.size)
     names = _backend_names(backends)
-    extras = _extras(extra, weights, names)
+    extras = _extras(extra, weights)
     state = _check_state(initial_state, weights)
 
     # The reference: numpy64's one call from the initial state.
@@ -452,9 +452,7 @@ def _backend_names(names: Sequence[str] | None) -> list[str]:
 
 
 def _extras(
-    extra: Mapping[str, Backend] | Iterable[Backend] | None,
-    weights: LSTMWeights,
-    names: list[str],
+    extra: Mapping[str, Backend] | Iterable[Backend] | None, weights: LSTMWeights
 ) -> dict[str, Backend]:
     if extra is None:
         return {}
@@ -465,9 +463,10 @@ def _extras(
     )
     out: dict[str, Backend] = {}
     for name, backend in items:
-        if name in out or name in names or name == REFERENCE:
+        if name in out or name in backends_mod.names():
             raise LstmkitError(
-                f"extra backends: the name {name!r} is taken; give each a distinct name"
+                f"extra backends: the name {name!r} is taken (by another extra backend "
+                "or the registry); give each a distinct name"
             )
         sizes = (backend.char_size, backend.hidden_size, backend.num_layers)
         expected = (weights.char_size, weights.hidden_size, weights.num_layers)
