@@ -54,8 +54,12 @@ class OnnxInfo:
 def load(path: str | os.PathLike) -> onnx.ModelProto:
     """Reads an ONNX file, raising a clear error for a missing or corrupt one."""
     path = Path(path)
+    if path.is_dir():
+        raise LstmkitError(f"{path}: is a folder, not an ONNX file")
     if not path.is_file():
         raise LstmkitError(f"{path}: no such file")
+    if path.stat().st_size == 0:  # protobuf reads no bytes as an empty model
+        raise LstmkitError(f"{path}: file is empty")
     try:
         return onnx.load(str(path))
     except Exception as exc:  # protobuf raises its own DecodeError and others
