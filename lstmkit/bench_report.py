@@ -58,6 +58,17 @@ def _header(result: dict) -> list[str]:
         "and torch, named in its row); max abs diff = the largest |score - numpy64| "
         "on the same input.",
     ]
+    busiest = max(
+        filter(None, [machine["load_average_start"], machine["load_average_end"]]),
+        default=0,
+    )
+    if busiest > machine["nproc"] - min(settings["threads"]):
+        lines += [
+            "",
+            f"The machine was busy with other work (load average up to {busiest} on "
+            f"{machine['nproc']} cores): a run with more threads than the idle cores "
+            "measures waiting for the cores as much as the code.",
+        ]
     for name, why in result["skipped"].items():
         lines += ["", f"Not timed: {name}, which {why}."]
     return lines

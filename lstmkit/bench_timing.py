@@ -22,7 +22,7 @@ from lstmkit.weights import LSTMWeights
 
 EAGER = "nn.LSTM eager"
 LIMITS = ("numpy", "torch")
-MIN_FRACTION = 20  # a call cut to fit the budget still runs 1/20 of the workload
+MIN_FRACTION = 100  # a call cut to fit the budget still runs 1/100 of the workload
 
 # Timed call -> its scores ((n, K) or (n, B, K)), or None for the limit's products.
 Call = Callable[[], "np.ndarray | None"]
