@@ -55,31 +55,33 @@ class NumpyBackend(Backend):
         return top @ self.decoder_weight_t + self.decoder_bias  # (N, B, K)
 
     def _steps(self, indices, h, c):
-        """(N, B) indices from (L, B, H) states to (N, B, H) top outputs and states."""
+        """(N, B) indices from (L, B, H) states to (N, B, H) top outputs and states.
+
+        Layer by layer rather than step by step: a layer's input term for all N steps
+        is one matrix product, and only its W_hh is used in the step loop, so it stays
+        in cache (about 3x faster for H=500, L=3). The sums are the cell's, in the same
+        order: (W_ih x + b) + W_hh h.
+        """
         H = self.hidden_size
         h, c = h.copy(), c.copy()
-        top = np.empty((indices.shape[0], indices.shape[1], H), dtype=self.dtype)
-        for t in range(indices.shape[0]):
-            x = None
-            for k in range(self.num_layers):
-                if k == 0:
-                    gates = (
-                        self.embed[indices[t]] + h[0] @ self.weight_hh_t[0]
-                    )  # (B, 4H)
-                else:
-                    gates = (
-                        x @ self.weight_ih[k].T
-                        + self.bias[k]
-                        + h[k] @ self.weight_hh_t[k]
-                    )
+        top = None  # the layer below's outputs, (N, B, H)
+        for k in range(self.num_layers):
+            if top is None:
+                inputs = self.embed[indices]  # (N, B, 4H), bias included
+            else:
+                inputs = top @ self.weight_ih[k].T + self.bias[k]  # (N, B, 4H)
+            top = np.empty(indices.shape + (H,), dtype=self.dtype)  # (N, B, H)
+            h_k, c_k = h[k], c[k]  # (B, H)
+            for t in range(indices.shape[0]):
+                gates = inputs[t] + h_k @ self.weight_hh_t[k]  # (B, 4H)
                 i = _sigmoid(gates[:, 0:H])
                 f = _sigmoid(gates[:, H : 2 * H])
                 g = np.tanh(gates[:, 2 * H : 3 * H])
                 o = _sigmoid(gates[:, 3 * H : 4 * H])
-                c[k] = f * c[k] + i * g
-                h[k] = o * np.tanh(c[k])
-                x = h[k]
-            top[t] = x
+                c_k = f * c_k + i * g
+                h_k = o * np.tanh(c_k)
+                top[t] = h_k
+            h[k], c[k] = h_k, c_k
         return top, h, c
 
 
