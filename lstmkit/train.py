@@ -51,6 +51,7 @@ class TrainConfig:
     holdout: float = 0.0
     grad_clip: float = 5.0
     sample_length: int = 100
+    threads: int | None = None
     progress: bool = True
 
 
@@ -219,6 +220,8 @@ def train(
     from tqdm import tqdm
 
     _check_numbers(config)
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
     if config.seed is not None:
         torch.manual_seed(config.seed)
     metadata, train_ix, held_ix = load_text(config)
@@ -323,6 +326,7 @@ def _check_numbers(config: TrainConfig) -> None:
         ("--stagnation-limit", config.stagnation_limit >= 1, "a positive integer"),
         ("--lr-reduction-factor", 0 < config.lr_reduction_factor <= 1, "in (0, 1]"),
         ("--batch-size", config.batch_size >= 1, "a positive integer"),
+        ("--threads", config.threads is None or config.threads >= 1, "positive"),
     ]
     for flag, ok, expected in checks:
         if not ok:

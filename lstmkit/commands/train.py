@@ -96,6 +96,12 @@ def register(subparsers) -> None:
         default=d.sample_length,
         help="characters of the sample shown after each epoch",
     )
+    p.add_argument(
+        "--threads",
+        type=int,
+        help="torch threads (default: torch's choice); 1 is faster on a machine "
+        "busy with other work",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -118,6 +124,7 @@ def run(args) -> int:
         holdout=args.holdout,
         grad_clip=args.grad_clip,
         sample_length=args.sample_length,
+        threads=args.threads,
         progress=not args.no_progress and sys.stderr.isatty(),
     )
 
