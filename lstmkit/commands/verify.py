@@ -46,33 +46,49 @@ def register(subparsers) -> None:
     )
     p.add_argument(
         "--backends",
+        metavar="A,B,...",
         help="comma-separated backends to run (default: all of "
         f"{','.join(backends.names())}); numpy64 always runs as the reference",
     )
     text = p.add_mutually_exclusive_group()
     text.add_argument("--text", help="verify on this text")
-    text.add_argument("--text-file", help="verify on the text of this UTF-8 file")
     text.add_argument(
-        "--length", type=int, help="verify on N random indices (needs no charset)"
+        "--text-file", metavar="FILE", help="verify on the text of this UTF-8 file"
     )
-    p.add_argument("--seed", type=int, help="the random seed for --length (default 0)")
+    text.add_argument(
+        "--length",
+        type=int,
+        metavar="N",
+        help="verify on N random indices (needs no charset)",
+    )
+    p.add_argument(
+        "--seed", type=int, metavar="S", help="the seed for --length (default 0)"
+    )
     p.add_argument(
         "--chars",
         type=int,
+        metavar="N",
         help=f"use the first N characters of the text (default: {DEFAULT_CHARS} of "
         "data/input.txt, all of --text or --text-file)",
     )
     p.add_argument(
         "--chunks",
         default=str(DEFAULT_CHUNKS),
-        help="the chunked pattern: a number of chunks, or their lengths as a "
-        f"comma-separated list adding up to the length (default {DEFAULT_CHUNKS})",
+        metavar="K",
+        help="the chunked pattern: K chunks, or their lengths as a comma-separated "
+        f"list adding up to the sequence length (default {DEFAULT_CHUNKS})",
     )
     p.add_argument(
-        "--atol", type=float, default=DEFAULT_ATOL, help="absolute tolerance"
+        "--atol",
+        type=float,
+        default=DEFAULT_ATOL,
+        help=f"absolute tolerance (default {DEFAULT_ATOL:g})",
     )
     p.add_argument(
-        "--rtol", type=float, default=DEFAULT_RTOL, help="relative tolerance"
+        "--rtol",
+        type=float,
+        default=DEFAULT_RTOL,
+        help=f"relative tolerance (default {DEFAULT_RTOL:g})",
     )
     p.add_argument(
         "--json", action="store_true", help="print one JSON document on stdout"
