@@ -418,6 +418,7 @@ def test_cli_default_text_is_data_input_txt(save_torch_model, capsys):
         (["--length", "5", "--chunks", "two"], "--chunks: expected a count"),
         (["--length", "5", "--chunks", "6"], "chunks: expected a count from 1"),
         (["--length", "5", "--atol", "-1"], "atol"),
+        (["--length", "5", "--threads", "0"], "--threads: expected a positive"),
         (["--text", "abz"], "not in the model's charset: 'z'"),
     ],
 )

@@ -91,6 +91,14 @@ def register(subparsers) -> None:
         help=f"relative tolerance (default {DEFAULT_RTOL:g})",
     )
     p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        metavar="N",
+        help="torch's threads while verifying (default 1: one stream run step by "
+        "step gains little from more, and loses much when the cores are busy)",
+    )
+    p.add_argument(
         "--json", action="store_true", help="print one JSON document on stdout"
     )
     p.add_argument(
@@ -106,17 +114,26 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    import torch
+
+    if args.threads < 1:
+        raise LstmkitError(f"--threads: expected a positive count, got {args.threads}")
     loaded = load_model_file(args.src, meta=args.meta, spec=spec_from_args(args))
     indices, source = input_indices(args, loaded)
-    report = verify(
-        loaded.weights,
-        indices,
-        backends=_backend_list(args.backends),
-        extra=_onnx_backends(args.onnx),
-        chunks=_chunks(args.chunks),
-        atol=args.atol,
-        rtol=args.rtol,
-    )
+    saved_threads = torch.get_num_threads()
+    torch.set_num_threads(args.threads)
+    try:
+        report = verify(
+            loaded.weights,
+            indices,
+            backends=_backend_list(args.backends),
+            extra=_onnx_backends(args.onnx),
+            chunks=_chunks(args.chunks),
+            atol=args.atol,
+            rtol=args.rtol,
+        )
+    finally:
+        torch.set_num_threads(saved_threads)
     if args.json:
         document = report.to_dict()
         document.update(model=loaded.describe(), input=source)
