@@ -21,7 +21,7 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 class NumpyBackend(Backend):
-    """The cell of :mod:`lstmkit.weights` in NumPy, one step at a time."""
+    """The cell of :mod:`lstmkit.weights` in NumPy, layer by layer, step by step."""
 
     name = "numpy"
     dtype = np.float32
