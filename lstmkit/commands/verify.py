@@ -266,6 +266,10 @@ def format_report(report: VerifyReport, loaded: LoadedModel, source: str) -> str
                 f"{argmax:>10} {_num(max(p.h_max_abs, p.c_max_abs)):>11} "
                 f"{p.seconds:>6.2f}  {'ok' if p.ok else 'FAIL'}"
             )
+    lines += [
+        "first bad: the first step (counted from 0) holding a score past tolerance",
+        "argmax: same, or how many steps pick another best character than numpy64",
+    ]
     lines += ["", "built from:"]
     lines += [f"  {name}: {b.built_from or '-'}" for name, b in report.backends.items()]
     lines.append("")
