@@ -108,3 +108,23 @@ def test_generate_and_score_commands(tmp_path, weights, capsys):
 
     assert main(["generate", str(model_path)]) == 2
     assert "pass --meta" in capsys.readouterr().err
+
+
+def test_score_holdout_is_the_tail_training_kept_out(tmp_path, weights, capsys):
+    model_path = tmp_path / "m_torch_6_2.pth"
+    to_module(weights, "torch").save_model(model_path)
+    meta_path = tmp_path / "meta.txt"
+    meta = Metadata(META.charset, data_size=40)
+    meta_path.write_text(repr(meta.to_dict()))
+    text = "".join(np.random.default_rng(2).choice(list("abcde\n"), 60))
+    (tmp_path / "all.txt").write_text(text)
+    (tmp_path / "tail.txt").write_text(text[36:40])  # last tenth of the first 40
+
+    base = ["score", str(model_path), "--meta", str(meta_path), "--text-file"]
+    assert main([*base, str(tmp_path / "all.txt"), "--holdout", "0.1"]) == 0
+    held = capsys.readouterr().out
+    assert main([*base, str(tmp_path / "tail.txt")]) == 0
+    direct = capsys.readouterr().out
+    assert "4 characters" in held
+    assert held.split(":")[1] == direct.split(":")[1]
+    assert main([*base, str(tmp_path / "all.txt"), "--holdout", "1.5"]) == 2

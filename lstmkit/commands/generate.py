@@ -6,7 +6,9 @@ import numpy as np
 
 from lstmkit import backends, generate
 from lstmkit.commands.convert import add_spec_options, spec_from_args
+from lstmkit.errors import LstmkitError
 from lstmkit.loading import load_model_file
+from lstmkit.metadata import load as load_metadata
 from lstmkit.metadata import read_text
 
 
@@ -55,7 +57,22 @@ def register(subparsers) -> None:
     )
     _add_model_options(p)
     p.add_argument("--text-file", required=True, help="a UTF-8 text")
+    p.add_argument(
+        "--holdout",
+        type=float,
+        help="score only the tail that `lstmkit train --holdout F` kept out: the last "
+        "fraction F of the text, or of its first data_size characters when --meta "
+        "gives a data_size",
+    )
     p.set_defaults(func=run_score)
+
+
+def holdout_tail(text: str, fraction: float, data_size: int | None) -> str:
+    """The characters ``lstmkit train --holdout fraction`` held out of ``text``."""
+    if not 0 < fraction < 1:
+        raise LstmkitError(f"--holdout: must be between 0 and 1, got {fraction}")
+    used = text[:data_size] if data_size else text
+    return used[len(used) - int(len(used) * fraction) :]
 
 
 def _load(args):
@@ -81,6 +98,9 @@ def run_generate(args) -> int:
 def run_score(args) -> int:
     loaded, metadata, backend = _load(args)
     text = read_text(args.text_file)
+    if args.holdout is not None:
+        data_size = load_metadata(args.meta).data_size if args.meta else None
+        text = holdout_tail(text, args.holdout, data_size)
     indices = np.asarray(metadata.encode(text, args.text_file), dtype=np.int64)
     nats = generate.score_indices(backend.run, indices)
     print(
