@@ -297,25 +297,24 @@ def infer_torch_sizes(
     state: dict[str, np.ndarray], source: str = ""
 ) -> tuple[int, ...]:
     """(K, H, L) read off a TorchLSTM state dict's decoder and layer keys."""
-    decoder = _decoder_shape(state, source)
-    L = 0
-    while f"lstm.weight_ih_l{L}" in state:
-        L += 1
-    if L == 0:
-        raise LstmkitError(f"{source or 'state dict'}: no key lstm.weight_ih_l0")
-    return (*decoder, L)
+    return _infer_sizes(state, source, lambda k: f"lstm.weight_ih_l{k}")
 
 
 def infer_custom_sizes(
     state: dict[str, np.ndarray], source: str = ""
 ) -> tuple[int, ...]:
     """(K, H, L) read off a CustomLSTM state dict's decoder and gate keys."""
+    return _infer_sizes(state, source, lambda k: f"{custom_gate_prefix('i', k)}.weight")
+
+
+def _infer_sizes(state, source: str, layer_key) -> tuple[int, ...]:
+    """K and H from the decoder; L by counting layers whose ``layer_key(k)`` exists."""
     decoder = _decoder_shape(state, source)
     L = 0
-    while f"{custom_gate_prefix('i', L)}.weight" in state:
+    while layer_key(L) in state:
         L += 1
     if L == 0:
-        raise LstmkitError(f"{source or 'state dict'}: no key i_gate.weight")
+        raise LstmkitError(f"{source or 'state dict'}: no key {layer_key(0)}")
     return (*decoder, L)
 
 

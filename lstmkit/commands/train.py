@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import fields
 
 from lstmkit.train import EpochReport, TrainConfig, parse_model_args, train
 
@@ -107,26 +108,15 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    config = TrainConfig(
-        data_set=args.data_set,
-        data_meta=args.data_meta,
-        model_name=args.model_name,
-        model_args=parse_model_args(args.model_args),
-        num_epoch=args.num_epoch,
-        train_seq_size=args.train_seq_size,
-        learning_rate=args.learning_rate,
-        stagnation_limit=args.stagnation_limit,
-        lr_reduction_factor=args.lr_reduction_factor,
-        model_load=args.model_load,
-        model_save=args.model_save,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        holdout=args.holdout,
-        grad_clip=args.grad_clip,
-        sample_length=args.sample_length,
-        threads=args.threads,
-        progress=not args.no_progress and sys.stderr.isatty(),
-    )
+    # Every flag is named after its TrainConfig field; two need converting.
+    options = {
+        f.name: getattr(args, f.name)
+        for f in fields(TrainConfig)
+        if hasattr(args, f.name)
+    }
+    options["model_args"] = parse_model_args(args.model_args)
+    options["progress"] = not args.no_progress and sys.stderr.isatty()
+    config = TrainConfig(**options)
 
     def show(r: EpochReport) -> None:
         held = f" held-out {r.holdout_loss:.4f}" if r.holdout_loss is not None else ""
