@@ -5,7 +5,9 @@ stream into consecutive chunks of ``train_seq_size`` characters. The model carri
 state from chunk to chunk, detached, so gradients flow within a chunk only. Adam; the
 learning rate is multiplied by ``lr_reduction_factor`` after ``stagnation_limit``
 epochs without a new best loss. The best weights so far are saved atomically at the
-end of each epoch, so an interrupted run leaves a file that loads.
+end of each epoch, so an interrupted run leaves a file that loads. ``max_seconds``
+gives the run a wall-time budget: when it runs out, the epoch under way ends early
+and is the last.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ class TrainConfig:
     sample_length: int = 100
     threads: int | None = None
     progress: bool = True
+    max_seconds: float | None = None  # wall-time budget; None: all the epochs
 
 
 @dataclass
@@ -66,6 +69,8 @@ class EpochReport:
     seconds: float
     saved: bool
     sample: str
+    characters: int = 0  # characters trained: fewer than the text's when cut short
+    train_seconds: float = 0.0  # of ``seconds``, those spent in training steps
 
 
 def parse_model_args(text: str) -> tuple:
@@ -241,16 +246,28 @@ def train(
         asdict(config),
     )
 
+    run_start = time.perf_counter()
+
+    def out_of_time() -> bool:
+        elapsed = time.perf_counter() - run_start
+        return config.max_seconds is not None and elapsed >= config.max_seconds
+
     best, since_best, reports = math.inf, 0, []
     for epoch in range(1, config.num_epoch + 1):
         start_time = time.perf_counter()
         model.train()
         model.reset_state()
-        total, steps = 0.0, range(0, x.shape[0], config.train_seq_size)
+        total, trained, steps = 0.0, 0, range(0, x.shape[0], config.train_seq_size)
+        train_seconds = 0.0
         bar = tqdm(
             steps, desc=f"epoch {epoch}", leave=False, disable=not config.progress
         )
         for start in bar:
+            # The wall-time budget ends the epoch between chunks (after one chunk at
+            # least); the epoch is then scored and saved as usual, and is the last.
+            if trained and out_of_time():
+                break
+            step_start = time.perf_counter()
             xs = x[start : start + config.train_seq_size]  # (n, B)
             ys = y[start : start + config.train_seq_size]
             scores = _forward(model, xs)  # (n, B, K)
@@ -263,8 +280,10 @@ def train(
                 nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimizer.step()
             total += loss.item() * ys.numel()
+            trained += ys.numel()
+            train_seconds += time.perf_counter() - step_start
             bar.set_postfix(loss=f"{loss.item():.3f}")
-        train_loss = total / y.numel()
+        train_loss = total / trained
         held_loss = evaluate(model, held_ix, min(B, 16)) if len(held_ix) > 32 else None
 
         current = held_loss if held_loss is not None else train_loss
@@ -292,10 +311,14 @@ def train(
             time.perf_counter() - start_time,
             saved,
             _sample(model, metadata, config),
+            trained,
+            train_seconds,
         )
         reports.append(report)
         if on_epoch:
             on_epoch(report)
+        if out_of_time():
+            break
     return reports
 
 
@@ -327,6 +350,11 @@ def _check_numbers(config: TrainConfig) -> None:
         ("--lr-reduction-factor", 0 < config.lr_reduction_factor <= 1, "in (0, 1]"),
         ("--batch-size", config.batch_size >= 1, "a positive integer"),
         ("--threads", config.threads is None or config.threads >= 1, "positive"),
+        (
+            "--max-seconds",
+            config.max_seconds is None or config.max_seconds > 0,
+            "a positive number of seconds",
+        ),
     ]
     for flag, ok, expected in checks:
         if not ok:

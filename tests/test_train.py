@@ -232,3 +232,44 @@ def test_interrupted_save_leaves_the_old_file(tmp_path, monkeypatch):
 def test_bad_numbers_are_named(dataset, capsys, flag, value):
     assert main(["train", "--data-set", str(dataset), flag, value]) == 2
     assert flag in capsys.readouterr().err
+
+
+def test_max_seconds_ends_the_run_within_its_epoch(tmp_path, dataset, monkeypatch):
+    import itertools
+    import types
+
+    from lstmkit import train as train_mod
+
+    def run(max_seconds):
+        config = TrainConfig(
+            data_set=str(dataset),
+            model_args=(8, 1),
+            num_epoch=3,
+            train_seq_size=20,
+            seed=0,
+            progress=False,
+            sample_length=0,
+            max_seconds=max_seconds,
+            model_save=str(tmp_path / "cut_torch_8_1.pth"),
+        )
+        return train(config)
+
+    full = run(None)
+    assert [r.characters for r in full] == [len(TEXT) - 1] * 3
+
+    # A clock that moves one second per reading: the budget runs out mid-epoch 1.
+    ticks = itertools.count()
+    monkeypatch.setattr(
+        train_mod, "time", types.SimpleNamespace(perf_counter=lambda: next(ticks))
+    )
+    (cut,) = run(10.0)
+    assert 0 < cut.characters < len(TEXT) - 1 and cut.characters % 20 == 0
+    assert 0 < cut.train_seconds <= cut.seconds
+    # The loss is averaged over the characters trained, not the whole text's.
+    assert cut.saved and cut.train_loss > 0.8 * full[0].train_loss
+    TorchLSTM(len(set(TEXT)), 8, 1).load_model(tmp_path / "cut_torch_8_1.pth")
+
+
+def test_max_seconds_must_be_positive(dataset, capsys):
+    assert main(["train", "--data-set", str(dataset), "--max-seconds", "0"]) == 2
+    assert "--max-seconds" in capsys.readouterr().err

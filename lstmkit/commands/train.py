@@ -103,6 +103,12 @@ def register(subparsers) -> None:
         help="torch threads (default: torch's choice); 1 is faster on a machine "
         "busy with other work",
     )
+    p.add_argument(
+        "--max-seconds",
+        type=float,
+        help="wall-time budget: when it runs out, the epoch under way ends early, "
+        "is scored and saved as usual, and is the last (default: no limit)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
