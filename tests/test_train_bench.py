@@ -1,0 +1,78 @@
+"""benchmarks/train_bench.py and lstmkit.bench_train: the structure of a tiny run."""
+
+from __future__ import annotations
+
+import json
+import runpy
+from pathlib import Path
+
+import pytest
+
+from lstmkit import bench_train
+from lstmkit.bench_train import BenchConfig, Setting
+from lstmkit.errors import LstmkitError
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "train_bench.py"
+TEXT = "the quick brown fox jumps over the lazy dog.\n" * 40
+TINY = (Setting("one stream", 1, 20, 0.01), Setting("four streams", 4, 10, 0.02))
+
+
+@pytest.fixture
+def text(tmp_path):
+    path = tmp_path / "input.txt"
+    path.write_text(TEXT, encoding="utf-8")
+    return path
+
+
+def test_run_trains_each_setting_and_scores_the_same_slice(text, tmp_path):
+    config = BenchConfig(
+        data_set=str(text),
+        model_args=(8, 1),
+        seconds=0.5,
+        eval_chars=100,
+        settings=TINY,
+    )
+    result = bench_train.run(config)
+
+    assert [r["setting"]["name"] for r in result["runs"]] == [
+        "one stream",
+        "four streams",
+    ]
+    train_chars = result["config"]["train_characters"]
+    assert train_chars == len(TEXT) - int(len(TEXT) * 0.1)
+    for entry in result["runs"]:
+        assert entry["characters"] == sum(
+            e["characters"] for e in entry["epoch_reports"]
+        )
+        assert 0 < entry["seconds_steps"] <= entry["seconds_wall"]
+        assert entry["epochs"] == pytest.approx(entry["characters"] / train_chars)
+        assert entry["held_out_loss"] < result["initial_loss"]  # it trained
+    assert result["runs"][0]["vs_first_steps"] == 1.0
+    assert [t["met"] for t in result["targets"]] == [
+        result["runs"][1]["vs_first_steps"] >= bench_train.SPEED_TARGET,
+        result["runs"][1]["held_out_loss"] <= result["runs"][0]["held_out_loss"],
+    ]
+
+    md, data = bench_train.save(result, tmp_path / "out", "tiny")
+    assert json.loads(data.read_text())["runs"][1]["setting"]["batch_size"] == 4
+    page = md.read_text()
+    assert "| one stream | 1 | 20 |" in page and "| four streams | 4 | 10 |" in page
+
+
+def test_held_out_tail_too_short_is_named(text):
+    config = BenchConfig(data_set=str(text), model_args=(8, 1), eval_chars=10_000)
+    with pytest.raises(LstmkitError, match="--eval-chars"):
+        bench_train.run(config)
+
+
+def test_script_writes_its_files(text, tmp_path, capsys):
+    # The script's own settings (batch 1 and 32) on the tiny text and model.
+    main = runpy.run_path(str(SCRIPT))["main"]
+    args = ["--text", str(text), "--model-args", "8,1", "--seconds", "0.2"]
+    args += ["--eval-chars", "50", "--out", str(tmp_path), "--stem", "smoke"]
+    assert main(args) == 0
+    assert f"wrote {tmp_path / 'smoke.json'}" in capsys.readouterr().out
+    assert len(json.loads((tmp_path / "smoke.json").read_text())["runs"]) == 2
+
+    assert main([*args[:-4], "--seconds", "0"]) == 2
+    assert "--seconds" in capsys.readouterr().err
