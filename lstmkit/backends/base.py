@@ -42,6 +42,15 @@ class Backend:
             (N, K) raw scores. An empty sequence gives (0, K) and leaves the state as
             it is.
         """
+        # Generation calls with one index; check_indices's checks, at a fraction of
+        # its cost there. Anything else, a bad index included, goes the full way.
+        if (
+            type(indices) is np.ndarray
+            and indices.shape == (1,)
+            and indices.dtype.kind in "iu"  # integers, not bool
+            and 0 <= int(indices[0]) < self.char_size
+        ):
+            return self._run(indices.astype(np.int64, copy=False))
         indices = check_indices(indices, self.char_size)
         if indices.size == 0:
             return np.zeros((0, self.char_size), dtype=self.dtype)

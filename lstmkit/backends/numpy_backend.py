@@ -41,12 +41,26 @@ class NumpyBackend(Backend):
         )  # (K, 4H)
         self.decoder_weight_t = np.ascontiguousarray(w.decoder_weight.T)  # (H, K)
         self.decoder_bias = w.decoder_bias
+        if self.dtype == np.float32:
+            self._step_path = _StepPath(w)
 
     def _run(self, indices: np.ndarray) -> np.ndarray:
+        if len(indices) == 1 and self.dtype == np.float32:
+            return self._one_step(int(indices[0]))  # generation: one per call
         out = self._steps(indices[:, None], self.h[:, None, :], self.c[:, None, :])
         top, h, c = out  # (N, 1, H), (L, 1, H), (L, 1, H)
         self.h, self.c = h[:, 0, :], c[:, 0, :]
         return top[:, 0, :] @ self.decoder_weight_t + self.decoder_bias  # (N, K)
+
+    def _one_step(self, index: int) -> np.ndarray:
+        path = self._step_path
+        if self.h is not path.h or self.c is not path.c:
+            path.h[...], path.c[...] = (
+                self.h,
+                self.c,
+            )  # set or reset since the last step
+            self.h, self.c = path.h, path.c
+        return path.step(index)
 
     def _run_batch(self, indices: np.ndarray) -> np.ndarray:
         N, B = indices.shape
@@ -83,6 +97,85 @@ class NumpyBackend(Backend):
                 top[t] = h_k
             h[k], c[k] = h_k, c_k
         return top, h, c
+
+
+class _StepPath:
+    """One character per call in float32, with as few NumPy calls as it takes.
+
+    At small H a step's time goes to the overhead of each NumPy call rather than to
+    arithmetic, so the step is arranged for few calls, each into a buffer set up once:
+
+    - the state lives in one flat buffer ``[h_0, ..., h_{L-1}, 1]``, so a layer above
+      0 reads ``[x; h] = [h_{k-1}; h_k]`` as one slice, updated in place layer by
+      layer, and ``[W_ih | W_hh]`` is one (4H, 2H) matrix; the trailing 1 folds the
+      decoder's bias into its product;
+    - the gates are stacked o, i, f, g (torch stacks i, f, g, o) in a (5H,) work row
+      followed by c, so one tanh covers the four gates, one product gives
+      ``[i * g, f * c]`` and one sum gives c;
+    - sigmoid(x) = (1 + tanh(x / 2)) / 2, and the rows of o, i and f are halved in
+      the weights beforehand (exact: a power of two), so tanh of the whole row gives
+      tanh(x / 2) for those three gates and tanh(x) for g.
+
+    The results differ from the general path's by float32 rounding only: the sums run
+    in another order, and the sigmoid's small values keep an absolute, not relative,
+    precision of float32's (about 6e-8).
+
+    Attributes:
+        h: (L, H) view of the flat buffer; c: (L, H) view of the work rows. The
+            backend's ``h`` and ``c`` are these arrays while steps run.
+    """
+
+    def __init__(self, w: LSTMWeights) -> None:
+        H, L = w.hidden_size, w.num_layers
+        order = np.r_[3 * H : 4 * H, 0 : 2 * H, 2 * H : 3 * H]  # i,f,g,o -> o,i,f,g
+        scale = np.ones(4 * H, dtype=np.float32)  # halves o, i, f (after reordering)
+        scale[: 3 * H] = 0.5
+        scale = scale[:, None]
+
+        self.flat = np.zeros(L * H + 1, dtype=np.float32)  # [h_0, ..., h_{L-1}, 1]
+        self.flat[-1] = 1.0
+        self.h = self.flat[: L * H].reshape(L, H)  # (L, H) view
+        self.work = np.zeros((L, 5 * H), dtype=np.float32)  # rows [o, i, f, g, c]
+        self.c = self.work[:, 4 * H :]  # (L, H) view
+
+        layer = w.layers[0]
+        embed = layer.weight_ih.T + (layer.bias_ih + layer.bias_hh)  # (K, 4H)
+        self.embed = np.ascontiguousarray(embed[:, order] * scale.T)  # (K, 4H)
+        self.layers = []  # per layer: matrix, its input, bias, work row, h out
+        for k, layer in enumerate(w.layers):
+            if k == 0:
+                matrix, bias = layer.weight_hh, None  # input: the embed row
+                x = self.flat[:H]  # h_0
+            else:
+                matrix = np.concatenate([layer.weight_ih, layer.weight_hh], axis=1)
+                bias = (layer.bias_ih + layer.bias_hh)[order] * scale[:, 0]  # (4H,)
+                x = self.flat[(k - 1) * H : (k + 1) * H]  # [h_{k-1}; h_k]
+            matrix = np.ascontiguousarray(matrix[order] * scale)  # (4H, in + H)
+            self.layers.append((matrix, x, bias, self.work[k], self.h[k]))
+        decoder = np.concatenate([w.decoder_weight, w.decoder_bias[:, None]], axis=1)
+        self.decoder_t = np.ascontiguousarray(decoder.T)  # (H + 1, K)
+        self.top = self.flat[None, (L - 1) * H :]  # (1, H + 1): [h_{L-1}; 1]
+        self.H = H
+
+    def step(self, index: int) -> np.ndarray:
+        """One character from the state in ``h`` and ``c`` (updated) to (1, K)."""
+        H = self.H
+        for matrix, x, bias, row, h in self.layers:
+            gates = row[: 4 * H]  # o, i, f, g
+            np.dot(matrix, x, out=gates)
+            np.add(gates, self.embed[index] if bias is None else bias, out=gates)
+            np.tanh(gates, out=gates)
+            sig = row[: 3 * H]  # sigmoid(o, i, f) = (1 + tanh(x / 2)) / 2
+            np.add(sig, 1.0, out=sig)
+            np.multiply(sig, 0.5, out=sig)
+
+            products = row[3 * H :]  # [g, c] -> [i * g, f * c]
+            np.multiply(row[H : 3 * H], products, out=products)
+            c, g = row[4 * H :], row[3 * H : 4 * H]
+            np.add(g, c, out=c)
+            np.tanh(c, out=g)
+            np.multiply(row[:H], g, out=h)
+        return np.dot(self.top, self.decoder_t)  # (1, K), bias included
 
 
 class NumpyBackend64(NumpyBackend):
