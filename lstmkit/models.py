@@ -199,9 +199,19 @@ class TorchLSTM(CharModel):
         char_size: K, the number of characters.
         hidden_size: H, units per layer.
         num_layers: L, stacked layers.
+        dropout: in training mode only, the dropout applied to each layer's output
+            (between layers and before the decoder); it adds no weights, so files
+            are the same with or without it. Training sets it with ``--dropout``.
     """
 
-    def __init__(self, char_size: int, hidden_size: int, num_layers: int = 1) -> None:
+    def __init__(
+        self,
+        char_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        *,
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         _check_sizes(char_size, hidden_size, num_layers)
         self.char_size, self.hidden_size, self.num_layers = (
@@ -209,12 +219,17 @@ class TorchLSTM(CharModel):
             hidden_size,
             num_layers,
         )
-        self.lstm = nn.LSTM(char_size, hidden_size, num_layers)
+        if not 0.0 <= dropout < 1.0:
+            raise LstmkitError(f"dropout: expected a value in [0, 1), got {dropout}")
+        self.lstm = nn.LSTM(
+            char_size, hidden_size, num_layers, dropout=dropout if num_layers > 1 else 0
+        )
+        self.drop = nn.Dropout(dropout)  # identity in eval mode
         self.decoder = nn.Linear(hidden_size, char_size)
 
     def _run(self, onehot, h, c):
         out, (h, c) = self.lstm(onehot, (h.contiguous(), c.contiguous()))  # (N, B, H)
-        return out, h, c
+        return self.drop(out), h, c
 
 
 class CustomLSTM(CharModel):

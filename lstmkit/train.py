@@ -54,6 +54,7 @@ class TrainConfig:
     grad_clip: float = 5.0
     sample_length: int = 100
     threads: int | None = None
+    dropout: float | None = None
     progress: bool = True
     max_seconds: float | None = None  # wall-time budget; None: all the epochs
 
@@ -115,8 +116,13 @@ def model_class(name: str) -> type[nn.Module]:
 def build_model(config: TrainConfig, char_size: int) -> nn.Module:
     """The model the config names, its weights loaded when ``model_load`` is set."""
     cls = model_class(config.model_name)
+    extra = {}
+    if config.dropout is not None:
+        if "dropout" not in inspect.signature(cls).parameters:
+            raise LstmkitError(f"--dropout: {config.model_name} takes no dropout")
+        extra["dropout"] = config.dropout
     try:
-        model = cls(char_size, *config.model_args)
+        model = cls(char_size, *config.model_args, **extra)
     except TypeError as exc:
         raise LstmkitError(
             f"--model-args: {config.model_name}(char_size, "

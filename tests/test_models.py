@@ -161,3 +161,18 @@ def test_batched_streams_match_single_streams():
     for b in range(2):
         model.reset_state()
         assert torch.allclose(batched[:, b], model(seqs[:, b]), atol=1e-6)
+
+
+def test_dropout_adds_no_weights_and_is_off_in_eval():
+    plain = TorchLSTM(K, H, 2)
+    dropped = TorchLSTM(K, H, 2, dropout=0.5)
+    assert set(dropped.state_dict()) == set(plain.state_dict())
+    dropped.load_state_dict(plain.state_dict())
+    seq = torch.tensor([0, 1, 2, 3, 4, 0])
+    with torch.no_grad():
+        assert torch.equal(dropped.eval()(seq), plain.eval()(seq))
+        dropped.train().reset_state()
+        plain.reset_state()
+        assert not torch.equal(dropped(seq), plain(seq))
+    with pytest.raises(LstmkitError, match="dropout"):
+        TorchLSTM(K, H, 2, dropout=1.0)

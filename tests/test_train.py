@@ -273,3 +273,18 @@ def test_max_seconds_ends_the_run_within_its_epoch(tmp_path, dataset, monkeypatc
 def test_max_seconds_must_be_positive(dataset, capsys):
     assert main(["train", "--data-set", str(dataset), "--max-seconds", "0"]) == 2
     assert "--max-seconds" in capsys.readouterr().err
+
+
+def test_dropout_only_for_classes_that_take_it(tmp_path, dataset):
+    config = TrainConfig(
+        data_set=str(dataset),
+        model_args=(8, 2),
+        num_epoch=1,
+        dropout=0.3,
+        progress=False,
+        sample_length=0,
+    )
+    assert len(train(config)) == 1
+    config.model_name, config.model_args = "CustomLSTM", (8,)
+    with pytest.raises(LstmkitError, match="--dropout"):
+        train(config)

@@ -109,6 +109,12 @@ def register(subparsers) -> None:
         help="wall-time budget: when it runs out, the epoch under way ends early, "
         "is scored and saved as usual, and is the last (default: no limit)",
     )
+    p.add_argument(
+        "--dropout",
+        type=float,
+        help="dropout in training, for classes that take it (TorchLSTM); "
+        "it changes no weights' shapes or names",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
