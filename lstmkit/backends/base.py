@@ -48,9 +48,9 @@ class Backend:
             type(indices) is np.ndarray
             and indices.shape == (1,)
             and indices.dtype.kind in "iu"  # integers, not bool
-            and 0 <= int(indices[0]) < self.char_size
+            and 0 <= indices.item() < self.char_size
         ):
-            return self._run(indices.astype(np.int64, copy=False))
+            return self._run_one(indices.item())
         indices = check_indices(indices, self.char_size)
         if indices.size == 0:
             return np.zeros((0, self.char_size), dtype=self.dtype)
@@ -89,6 +89,10 @@ class Backend:
 
     def _run(self, indices: np.ndarray) -> np.ndarray:
         raise NotImplementedError  # each backend runs its own implementation
+
+    def _run_one(self, index: int) -> np.ndarray:
+        """One checked index to (1, K); a backend may run it on a leaner path."""
+        return self._run(np.array([index], dtype=np.int64))
 
     def _run_batch(self, indices: np.ndarray) -> np.ndarray:
         raise NotImplementedError  # only backends with supports_batch

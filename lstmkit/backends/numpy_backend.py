@@ -41,24 +41,22 @@ class NumpyBackend(Backend):
         )  # (K, 4H)
         self.decoder_weight_t = np.ascontiguousarray(w.decoder_weight.T)  # (H, K)
         self.decoder_bias = w.decoder_bias
-        if self.dtype == np.float32:
-            self._step_path = _StepPath(w)
+        self._step_path = _StepPath(w) if self.dtype == np.float32 else None
 
     def _run(self, indices: np.ndarray) -> np.ndarray:
-        if len(indices) == 1 and self.dtype == np.float32:
-            return self._one_step(int(indices[0]))  # generation: one per call
+        if len(indices) == 1 and self._step_path is not None:
+            return self._run_one(int(indices[0]))  # the same numbers, however called
         out = self._steps(indices[:, None], self.h[:, None, :], self.c[:, None, :])
         top, h, c = out  # (N, 1, H), (L, 1, H), (L, 1, H)
         self.h, self.c = h[:, 0, :], c[:, 0, :]
         return top[:, 0, :] @ self.decoder_weight_t + self.decoder_bias  # (N, K)
 
-    def _one_step(self, index: int) -> np.ndarray:
+    def _run_one(self, index: int) -> np.ndarray:
         path = self._step_path
-        if self.h is not path.h or self.c is not path.c:
-            path.h[...], path.c[...] = (
-                self.h,
-                self.c,
-            )  # set or reset since the last step
+        if path is None:  # float64: the reference keeps its exact sigmoid
+            return super()._run_one(index)
+        if self.h is not path.h or self.c is not path.c:  # set, reset or run since
+            path.h[...], path.c[...] = self.h, self.c
             self.h, self.c = path.h, path.c
         return path.step(index)
 
@@ -141,7 +139,7 @@ class _StepPath:
         layer = w.layers[0]
         embed = layer.weight_ih.T + (layer.bias_ih + layer.bias_hh)  # (K, 4H)
         self.embed = np.ascontiguousarray(embed[:, order] * scale.T)  # (K, 4H)
-        self.layers = []  # per layer: matrix, its input, bias, work row, h out
+        self.layers = []  # per layer: matrix, its input, bias, work views, h out
         for k, layer in enumerate(w.layers):
             if k == 0:
                 matrix, bias = layer.weight_hh, None  # input: the embed row
@@ -151,30 +149,37 @@ class _StepPath:
                 bias = (layer.bias_ih + layer.bias_hh)[order] * scale[:, 0]  # (4H,)
                 x = self.flat[(k - 1) * H : (k + 1) * H]  # [h_{k-1}; h_k]
             matrix = np.ascontiguousarray(matrix[order] * scale)  # (4H, in + H)
-            self.layers.append((matrix, x, bias, self.work[k], self.h[k]))
+            row = self.work[k]
+            views = (
+                row[: 4 * H],  # the gates
+                row[: 3 * H],  # o, i, f: the sigmoid gates
+                row[H : 3 * H],  # i, f
+                row[3 * H :],  # g, c
+                row[3 * H : 4 * H],  # g
+                row[4 * H :],  # c
+                row[:H],  # o
+            )
+            self.layers.append((matrix, x, bias, views, self.h[k]))
         decoder = np.concatenate([w.decoder_weight, w.decoder_bias[:, None]], axis=1)
         self.decoder_t = np.ascontiguousarray(decoder.T)  # (H + 1, K)
         self.top = self.flat[None, (L - 1) * H :]  # (1, H + 1): [h_{L-1}; 1]
-        self.H = H
+        # Arrays, not Python floats: NumPy converts a scalar argument at every call.
+        self.ones = np.ones(3 * H, dtype=np.float32)
+        self.halves = np.full(3 * H, 0.5, dtype=np.float32)
 
     def step(self, index: int) -> np.ndarray:
         """One character from the state in ``h`` and ``c`` (updated) to (1, K)."""
-        H = self.H
-        for matrix, x, bias, row, h in self.layers:
-            gates = row[: 4 * H]  # o, i, f, g
-            np.dot(matrix, x, out=gates)
+        for matrix, x, bias, views, h in self.layers:
+            gates, sig, i_f, g_c, g, c, o = views
+            np.dot(matrix, x, out=gates)  # o, i, f, g
             np.add(gates, self.embed[index] if bias is None else bias, out=gates)
             np.tanh(gates, out=gates)
-            sig = row[: 3 * H]  # sigmoid(o, i, f) = (1 + tanh(x / 2)) / 2
-            np.add(sig, 1.0, out=sig)
-            np.multiply(sig, 0.5, out=sig)
-
-            products = row[3 * H :]  # [g, c] -> [i * g, f * c]
-            np.multiply(row[H : 3 * H], products, out=products)
-            c, g = row[4 * H :], row[3 * H : 4 * H]
+            np.add(sig, self.ones, out=sig)  # sigmoid(o, i, f) = (1 + tanh(x/2)) / 2
+            np.multiply(sig, self.halves, out=sig)
+            np.multiply(i_f, g_c, out=g_c)  # [g, c] -> [i * g, f * c]
             np.add(g, c, out=c)
             np.tanh(c, out=g)
-            np.multiply(row[:H], g, out=h)
+            np.multiply(o, g, out=h)
         return np.dot(self.top, self.decoder_t)  # (1, K), bias included
 
 
