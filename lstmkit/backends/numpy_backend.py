@@ -2,7 +2,9 @@
 
 Imports no torch. ``numpy64`` is the yardstick ``lstmkit verify`` measures every other
 backend against: the float32 weights are widened exactly to float64 and every sum is
-done in float64.
+done in float64. ``numpy`` runs a call of one character (generation) on a path of its
+own, built for few NumPy calls (:class:`_StepPath`); ``numpy64`` runs every call the
+same way, with its exact sigmoid.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ class NumpyBackend(Backend):
 
     def _run(self, indices: np.ndarray) -> np.ndarray:
         if len(indices) == 1 and self._step_path is not None:
-            return self._run_one(int(indices[0]))  # the same numbers, however called
+            return self._run_one(int(indices[0]))  # a list of one index too
         out = self._steps(indices[:, None], self.h[:, None, :], self.c[:, None, :])
         top, h, c = out  # (N, 1, H), (L, 1, H), (L, 1, H)
         self.h, self.c = h[:, 0, :], c[:, 0, :]
@@ -111,8 +113,8 @@ class _StepPath:
       followed by c, so one tanh covers the four gates, one product gives
       ``[i * g, f * c]`` and one sum gives c;
     - sigmoid(x) = (1 + tanh(x / 2)) / 2, and the rows of o, i and f are halved in
-      the weights beforehand (exact: a power of two), so tanh of the whole row gives
-      tanh(x / 2) for those three gates and tanh(x) for g.
+      the weights beforehand (exact for normal numbers: a power of two), so tanh of
+      the whole row gives tanh(x / 2) for those three gates and tanh(x) for g.
 
     The results differ from the general path's by float32 rounding only: the sums run
     in another order, and the sigmoid's small values keep an absolute, not relative,
