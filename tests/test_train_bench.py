@@ -45,6 +45,7 @@ def test_run_trains_each_setting_and_scores_the_same_slice(text, tmp_path):
             e["characters"] for e in entry["epoch_reports"]
         )
         assert 0 < entry["seconds_steps"] <= entry["seconds_wall"]
+        assert entry["seconds_cpu"] > 0
         assert entry["epochs"] == pytest.approx(entry["characters"] / train_chars)
         assert entry["held_out_loss"] < result["initial_loss"]  # it trained
     assert result["runs"][0]["vs_first_steps"] == 1.0
