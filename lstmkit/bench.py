@@ -56,6 +56,7 @@ THREAD_VARIABLES = (
     "VECLIB_MAXIMUM_THREADS",
     "NUMEXPR_NUM_THREADS",
 )
+WORKLOADS = ("score", "generate", "batch")
 # Backends that run another backend's code on weights that went through a file: their
 # speed is that backend's, and ``lstmkit verify`` checks their exactness.
 SAME_CODE_AS = {"safetensors": "torch"}
@@ -78,13 +79,15 @@ class Settings:
     budget: float = 0.2  # seconds one timed call may take before it is cut
     backends: list[str] | None = None  # None: every registered one (see SAME_CODE_AS)
     quick: bool = False
+    only: list[str] | None = None  # workload names to run; None: all three
 
     def workloads(self) -> list[Workload]:
-        return [
+        every = [
             Workload("score", self.score_chars),
             Workload("generate", self.generate_chars),
             Workload("batch", self.batch_chars, self.batch_streams),
         ]
+        return [w for w in every if self.only is None or w.name in self.only]
 
     def validate(self) -> Settings:
         """Raises LstmkitError naming the first setting out of range."""
@@ -109,6 +112,13 @@ class Settings:
                 raise LstmkitError(f"{what}: expected a positive number, got {value}")
         if not self.budget > 0:
             raise LstmkitError(f"--budget: expected seconds > 0, got {self.budget}")
+        if self.only is not None:
+            unknown = sorted(set(self.only) - set(WORKLOADS))
+            if unknown or not self.only:
+                raise LstmkitError(
+                    f"--workloads: expected some of {', '.join(WORKLOADS)}, got "
+                    f"{', '.join(self.only) or 'none'}"
+                )
         return self
 
 

@@ -171,3 +171,13 @@ def test_bad_settings_are_refused_with_a_reason(tmp_path):
 
 def test_the_reference_always_runs_first():
     assert bench.backend_names(["torch", "numpy"])[0] == ["numpy64", "torch", "numpy"]
+
+
+def test_workloads_option_picks_workloads_and_refuses_unknown_names():
+    only = bench.Settings(only=["generate", "score"]).validate()
+    assert [w.name for w in only.workloads()] == ["score", "generate"]
+    assert [w.name for w in bench.Settings().workloads()] == list(WORKLOADS)
+    for bad in (["generat"], []):
+        with pytest.raises(LstmkitError, match="--workloads"):
+            bench.Settings(only=bad).validate()
+    assert main(["bench", "--quick", "--workloads", "scores"]) == 2

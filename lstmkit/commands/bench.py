@@ -49,6 +49,10 @@ def register(subparsers) -> None:
         "file round trips; numpy64 always runs, it is the reference)",
     )
     p.add_argument(
+        "--workloads",
+        help="workloads to time, comma-separated: score, generate, batch (default all)",
+    )
+    p.add_argument(
         "--text",
         default="data/input.txt",
         help="the text whose charset gives K and whose characters are the inputs "
@@ -95,6 +99,8 @@ def run(args) -> int:
         settings.budget = args.budget
     if args.backends is not None:
         settings.backends = [name.strip() for name in args.backends.split(",")]
+    if args.workloads is not None:
+        settings.only = [name.strip() for name in args.workloads.split(",")]
 
     result = bench.run(settings, verbose=not args.quiet)
     print(bench.to_markdown(result), end="")
