@@ -55,6 +55,7 @@ class TrainConfig:
     sample_length: int = 100
     threads: int | None = None
     dropout: float | None = None
+    overwrite: bool = False
     progress: bool = True
     max_seconds: float | None = None  # wall-time budget; None: all the epochs
 
@@ -139,7 +140,14 @@ def _check_save_name(config: TrainConfig) -> None:
     with the model: both are checked before training, not at the first save."""
     if not config.model_save:
         return
-    fileio.check_output_path(config.model_save, overwrite=True)
+    # An existing file is replaced only when asked, or when training continues
+    # from it (--model-load of the same file).
+    continuing = bool(config.model_load) and Path(config.model_load).resolve() == (
+        Path(config.model_save).resolve()
+    )
+    fileio.check_output_path(
+        config.model_save, overwrite=config.overwrite or continuing
+    )
     named = spec_from_name(config.model_save)
     kind = KIND_OF_CLASS.get(config.model_name)
     if named is None or kind is None:

@@ -251,6 +251,7 @@ def test_max_seconds_ends_the_run_within_its_epoch(tmp_path, dataset, monkeypatc
             sample_length=0,
             max_seconds=max_seconds,
             model_save=str(tmp_path / "cut_torch_8_1.pth"),
+            overwrite=True,
         )
         return train(config)
 
@@ -288,3 +289,26 @@ def test_dropout_only_for_classes_that_take_it(tmp_path, dataset):
     config.model_name, config.model_args = "CustomLSTM", (8,)
     with pytest.raises(LstmkitError, match="--dropout"):
         train(config)
+
+
+def test_existing_save_file_is_kept_unless_forced_or_continued(tmp_path, dataset):
+    save = tmp_path / "k_torch_4_1.pth"
+    TorchLSTM(len(set(TEXT)), 4, 1).save_model(save)
+    before = save.read_bytes()
+    config = TrainConfig(
+        data_set=str(dataset),
+        model_args=(4, 1),
+        num_epoch=1,
+        model_save=str(save),
+        progress=False,
+        sample_length=0,
+    )
+    with pytest.raises(LstmkitError, match="already exists; pass --force"):
+        train(config)
+    assert save.read_bytes() == before
+
+    config.model_load = str(save)  # continuing from the same file replaces it
+    train(config)
+    assert save.read_bytes() != before
+    config.model_load, config.overwrite = None, True
+    train(config)

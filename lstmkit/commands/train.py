@@ -115,6 +115,13 @@ def register(subparsers) -> None:
         help="dropout in training, for classes that take it (TorchLSTM); "
         "it changes no weights' shapes or names",
     )
+    p.add_argument(
+        "--force",
+        dest="overwrite",
+        action="store_true",
+        help="replace an existing --model-save file (not needed when it is also "
+        "--model-load)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
