@@ -72,7 +72,9 @@ def sample(
     return "".join(out)
 
 
-def score_indices(run: Run, indices: np.ndarray, *, chunk: int = 4096) -> float:
+def score_indices(
+    run: Run, indices: np.ndarray, *, chunk: int = 4096, what: str = "text"
+) -> float:
     """The average negative log-likelihood (nats per character) of each next index.
 
     Predicts ``indices[t + 1]`` from the scores after ``indices[:t + 1]``, running in
@@ -80,7 +82,7 @@ def score_indices(run: Run, indices: np.ndarray, *, chunk: int = 4096) -> float:
     """
     indices = np.asarray(indices, dtype=np.int64)
     if indices.size < 2:
-        raise LstmkitError("text: needs at least two characters to score")
+        raise LstmkitError(f"{what}: needs at least two characters to score")
     total, count = 0.0, 0
     for start in range(0, indices.size - 1, chunk):
         inputs = indices[start : start + chunk]

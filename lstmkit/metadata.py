@@ -94,7 +94,7 @@ def from_text(text: str, size: int | None = None) -> Metadata:
     """The metadata of the first ``size`` characters of ``text`` (all when None)."""
     if size is not None and (isinstance(size, bool) or size < 1):
         raise LstmkitError(
-            f"size: expected a positive number of characters, got {size}"
+            f"SIZE: expected a positive number of characters, got {size}"
         )
     used = text if size is None else text[:size]
     if not used:

@@ -125,6 +125,6 @@ def test_score_holdout_is_the_tail_training_kept_out(tmp_path, weights, capsys):
     held = capsys.readouterr().out
     assert main([*base, str(tmp_path / "tail.txt")]) == 0
     direct = capsys.readouterr().out
-    assert "4 characters" in held
+    assert "3 predictions" in held
     assert held.split(":")[1] == direct.split(":")[1]
     assert main([*base, str(tmp_path / "all.txt"), "--holdout", "1.5"]) == 2

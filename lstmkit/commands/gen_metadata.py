@@ -29,7 +29,14 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     meta = metadata.generate(args.dataset, args.meta, args.size, overwrite=args.force)
-    used = meta.data_size if meta.data_size is not None else "all"
-    print(f"{len(meta.charset)} characters in {used} characters of {args.dataset}")
+    print(
+        f"{len(meta.charset)} distinct characters in the first {meta.data_size} "
+        f"characters of {args.dataset}"
+    )
+    if args.size is not None and args.size > meta.data_size:
+        print(
+            f"note: SIZE {args.size} is more than the text holds; data_size is "
+            f"{meta.data_size}"
+        )
     print(f"wrote {args.meta}")
     return 0

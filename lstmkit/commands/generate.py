@@ -39,12 +39,14 @@ def register(subparsers) -> None:
     p.add_argument(
         "--prime", default="\n", help="text to start from (default: newline)"
     )
-    p.add_argument("--length", type=int, default=300, help="characters to generate")
+    p.add_argument(
+        "--length", type=int, default=300, help="characters to generate (default 300)"
+    )
     p.add_argument(
         "--temperature",
         type=float,
         default=1.0,
-        help="below 1 is more conservative, above 1 more varied",
+        help="below 1 is more conservative, above 1 more varied (default 1.0)",
     )
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     p.set_defaults(func=run_generate)
@@ -102,9 +104,10 @@ def run_score(args) -> int:
         data_size = load_metadata(args.meta).data_size if args.meta else None
         text = holdout_tail(text, args.holdout, data_size)
     indices = np.asarray(metadata.encode(text, args.text_file), dtype=np.int64)
-    nats = generate.score_indices(backend.run, indices)
+    nats = generate.score_indices(backend.run, indices, what=args.text_file)
     print(
-        f"{args.text_file}: {len(text)} characters, {nats:.4f} nats/char, "
+        f"{args.text_file}{' (held-out tail)' if args.holdout else ''}: "
+        f"{len(text) - 1} predictions, {nats:.4f} nats/char, "
         f"{generate.nats_to_bits(nats):.4f} bits/char ({args.backend} backend, "
         f"{loaded.path.name})"
     )

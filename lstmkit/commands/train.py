@@ -151,4 +151,6 @@ def run(args) -> int:
     train(config, on_epoch=show)
     if config.model_save:
         print(f"wrote {config.model_save}")
+    else:
+        print("note: no --model-save was given, so the trained weights were not kept")
     return 0
