@@ -17,7 +17,14 @@ import torch
 
 from lstmkit import fileio
 from lstmkit.errors import LstmkitError
-from lstmkit.loading import KINDS, NAME_PATTERN, LoadedModel, ModelSpec, load_model_file
+from lstmkit.loading import (
+    KINDS,
+    NAME_PATTERN,
+    LoadedModel,
+    ModelSpec,
+    check_output_name,
+    load_model_file,
+)
 from lstmkit.models import CharModel, CustomLSTM, TorchLSTM
 from lstmkit.weights import (
     LSTMWeights,
@@ -26,10 +33,15 @@ from lstmkit.weights import (
     to_custom_state,
 )
 
+PTH_SUFFIXES = (".pth", ".pt")  # torch.save's files, as lstmkit reads them back
+PTH_WRITTEN = "a PyTorch state dict (torch.save)"
+
 
 def to_module(weights: LSTMWeights, kind: str) -> CharModel:
-    """A TorchLSTM (``kind="torch"``) or CustomLSTM (``"custom"``) with ``weights``."""
+    """A TorchLSTM (``kind="torch"``) or CustomLSTM (``"custom"``) with ``weights``,
+    in the weights' dtype (float64 weights give a float64 module)."""
     weights.validate(finite=False)
+    dtype = np.result_type(*weights.tensors().values())  # float32 from most files
     K, H, L = weights.char_size, weights.hidden_size, weights.num_layers
     if kind == "torch":
         model: CharModel = TorchLSTM(K, H, L)
@@ -41,8 +53,9 @@ def to_module(weights: LSTMWeights, kind: str) -> CharModel:
         raise LstmkitError(
             f"model kind: expected one of {', '.join(KINDS)}, got {kind!r}"
         )
+    model = model.to(torch.from_numpy(np.empty(0, dtype)).dtype)
     model.load_state_dict(
-        {k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in state.items()}
+        {k: torch.from_numpy(np.array(v, dtype=dtype)) for k, v in state.items()}
     )
     return model.eval()
 
@@ -103,14 +116,24 @@ def convert_file(
     """
     if to not in KINDS:
         raise LstmkitError(f"--to: expected one of {', '.join(KINDS)}, got {to!r}")
+    if dst is not None:  # the output's mistakes are reported before the source is read
+        _check_output(src, dst, overwrite)
     loaded = load_model_file(src, spec=spec)
     target = ModelSpec(to, loaded.weights.hidden_size, loaded.weights.num_layers)
     path = Path(dst) if dst is not None else default_output(src, target)
-    if path.resolve() == Path(src).resolve():
-        raise LstmkitError(f"{path}: is the source file; give another output path")
+    _check_output(src, path, overwrite)
+    check_output_name(path, suffixes=PTH_SUFFIXES, spec=target, written=PTH_WRITTEN)
 
-    fileio.check_output_path(path, overwrite=overwrite)
     model = to_module(loaded.weights, to)
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     fileio.write_atomic(path, lambda tmp: torch.save(state, tmp), overwrite=overwrite)
     return ConvertResult(loaded, target, path)
+
+
+def _check_output(src: str | os.PathLike, path: str | os.PathLike, overwrite: bool):
+    """The output is writable, not the source, and named as a ``.pth``."""
+    path = Path(path)
+    if path.resolve() == Path(src).resolve():
+        raise LstmkitError(f"{path}: is the source file; give another output path")
+    fileio.check_output_path(path, overwrite=overwrite)
+    check_output_name(path, suffixes=PTH_SUFFIXES, written=PTH_WRITTEN)

@@ -134,8 +134,33 @@ def _unpickling_reason(exc: BaseException) -> str:
     found = re.search(r"GLOBAL ([\w.]+)", text)
     if found:
         return f"it would import {found[1]}"
-    found = re.search(r"WeightsUnpickler error: ([^\n]*)", text)
-    return found[1].strip() if found else "not a plain state dict"
+    found = re.search(r"WeightsUnpickler error:\s*([^\n]+)", text)
+    return found[1].strip() if found else "objects torch's safe loader does not allow"
+
+
+def _pickle_damage(path: Path) -> str | None:
+    """Why the file's pickle cannot be parsed at all, or None when it parses.
+
+    Parsing only walks the opcodes (pickletools runs nothing), which tells a corrupt
+    file apart from a well-formed pickle that torch's safe loader refuses.
+    """
+    import pickletools
+    import zipfile
+
+    try:
+        if zipfile.is_zipfile(path):  # torch.save's format: the pickle is data.pkl
+            with zipfile.ZipFile(path) as archive:
+                names = [n for n in archive.namelist() if n.endswith("data.pkl")]
+                if not names:
+                    return "a zip archive without data.pkl"
+                data = archive.read(names[0])
+        else:  # the legacy format: a pickle first, whatever follows it
+            data = path.read_bytes()
+        for _ in pickletools.genops(data):
+            pass
+    except Exception as exc:  # ValueError and the zip module's own errors
+        return _first_line(exc) or type(exc).__name__
+    return None
 
 
 def read_pth(path: str | os.PathLike) -> dict:
@@ -157,6 +182,12 @@ def read_pth(path: str | os.PathLike) -> dict:
             warnings.simplefilter("ignore")
             state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        damage = _pickle_damage(path)
+        if damage is not None:
+            raise LstmkitError(
+                f"{path}: not a readable PyTorch weight file (it may be truncated or "
+                f"corrupt: {damage})"
+            ) from exc
         raise LstmkitError(
             f"{path}: refused, the file holds objects other than tensors "
             f"({_unpickling_reason(exc)}); lstmkit never unpickles them because that "

@@ -129,6 +129,66 @@ def spec_from_name(path: str | os.PathLike) -> ModelSpec | None:
     return ModelSpec(match["kind"], ints[0], ints[1] if len(ints) == 2 else 1)
 
 
+UNROLL_TAIL = re.compile(r"_unroll(?P<steps>\d+)$")
+
+
+def check_output_name(
+    path: str | os.PathLike,
+    *,
+    suffixes: tuple[str, ...],
+    spec: ModelSpec | None = None,
+    unroll: int | None = None,
+    written: str = "the output",
+) -> Path:
+    """Checks that an output's name fits what is written into it.
+
+    The suffix must be one of ``suffixes``; a name that follows the convention
+    (``<stem>_<kind>_<H>[_<L>][_unroll<U>]``) must give ``spec``'s class and sizes
+    (and ``unroll``'s step count), since lstmkit reads the class back from the name.
+
+    Args:
+        path: the output path.
+        suffixes: the suffixes that fit the format; the first is the one suggested.
+        spec: the class and sizes written, when known.
+        unroll: the steps of an unrolled ONNX graph, or None.
+        written: what is written, for the message (``"a PyTorch state dict"``).
+
+    Raises:
+        LstmkitError: naming what the name says, what is written and a name that fits.
+    """
+    path = Path(path)
+    if path.suffix not in suffixes:
+        raise LstmkitError(
+            f"{path}: {written} is written, so the name must end in "
+            f"{' or '.join(suffixes)}, not {path.suffix or 'nothing'}; name it "
+            f"{path.stem if path.suffix else path.name}{suffixes[0]}"
+        )
+    stem = path.stem
+    tail = UNROLL_TAIL.search(stem)
+    if tail:
+        stem = stem[: tail.start()]
+    named = spec_from_name(stem)
+    steps = int(tail["steps"]) if tail else None
+    wrong_class = named is not None and spec is not None and named != spec
+    if not wrong_class and steps in (None, unroll):
+        return path
+
+    match = NAME_PATTERN.match(stem)
+    base = match["stem"] if named is not None and match["stem"] else stem
+    fits = f"{base}_{(spec or named).file_suffix()}" if named is not None else base
+    fits += f"_unroll{unroll}" if unroll is not None else ""
+    if wrong_class:
+        says = f"{named.class_name} with H={named.hidden_size}, L={named.num_layers}"
+        writes = f"a {spec.class_name} with H={spec.hidden_size}, L={spec.num_layers}"
+    else:
+        says = f"{steps} unrolled steps"
+        writes = f"a graph of {unroll} steps" if unroll else "a graph for any length"
+    raise LstmkitError(
+        f"{path}: the name says {says}, but the output is {writes}; name it "
+        f"{fits}{path.suffix}"
+    )
+
+
 def spec_from_state(state: dict[str, np.ndarray]) -> ModelSpec | None:
     """The class and arguments read off a state dict's keys, or None."""
     if "lstm.weight_ih_l0" in state:

@@ -437,8 +437,10 @@ def test_onnx_whose_state_or_charset_disagrees_is_refused(files, tmp_path):
 
 
 def _writers(files: dict, out: Path) -> dict[str, list]:
-    """Every command that writes a file, writing ``out`` (with the right suffix)."""
+    """Every command that writes a file, writing ``out`` (with the right suffix; an
+    export keeps the source's class, so its name says TorchLSTM)."""
     src = files["pth"]
+    exported = out.with_name(out.name.replace("_custom_", "_torch_"))
     return {
         "convert": ["convert", src, "--to", "custom", "-o", out.with_suffix(".pth")],
         "export onnx": [
@@ -447,7 +449,7 @@ def _writers(files: dict, out: Path) -> dict[str, list]:
             "--format",
             "onnx",
             "-o",
-            out.with_suffix(".onnx"),
+            exported.with_suffix(".onnx"),
         ],
         "export safetensors": [
             "export",
@@ -455,7 +457,7 @@ def _writers(files: dict, out: Path) -> dict[str, list]:
             "--format",
             "safetensors",
             "-o",
-            out.with_suffix(".safetensors"),
+            exported.with_suffix(".safetensors"),
         ],
         "gen-metadata": ["gen-metadata", files["meta"], out.with_suffix(".txt")],
     }

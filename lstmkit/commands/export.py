@@ -6,14 +6,16 @@ from pathlib import Path
 
 import numpy as np
 
-from lstmkit import export_onnx, export_safetensors
+from lstmkit import export_onnx, export_safetensors, fileio
 from lstmkit.commands.convert import add_spec_options, spec_from_args
 from lstmkit.convert import default_output
 from lstmkit.errors import LstmkitError
-from lstmkit.loading import load_model_file
+from lstmkit.loading import check_output_name, load_model_file
 from lstmkit.metadata import read_text
 
 FORMATS = ("onnx", "safetensors")
+SUFFIXES = {"onnx": (".onnx",), "safetensors": (".safetensors",)}
+WRITTEN = {"onnx": "an ONNX graph", "safetensors": "a safetensors file"}
 DEFAULT_FOLDER = Path("exports")
 DEFAULT_TEXT = Path("data/input.txt")
 CHECK_LENGTH = 1000
@@ -88,9 +90,12 @@ def run(args) -> int:
             raise LstmkitError(
                 f"--unroll: expected a positive step count, got {args.unroll}"
             )
+    if args.output:  # and so are the output's, before any work is done
+        _check_output(args, Path(args.output))
     loaded = load_model_file(args.src, meta=args.meta, spec=spec_from_args(args))
     print(f"read {loaded.describe()}")
     output = Path(args.output) if args.output else _default_output(args, loaded.spec)
+    _check_output(args, output, loaded.spec)
 
     if args.format == "safetensors":
         result = export_safetensors.export(
@@ -123,6 +128,18 @@ def run(args) -> int:
     return 0
 
 
+def _check_output(args, output: Path, spec=None) -> None:
+    """The output is writable and its name fits the format (and ``spec``)."""
+    fileio.check_output_path(output, overwrite=args.force)
+    check_output_name(
+        output,
+        suffixes=SUFFIXES[args.format],
+        spec=spec,
+        unroll=args.unroll if args.format == "onnx" else None,
+        written=WRITTEN[args.format],
+    )
+
+
 def _default_output(args, spec) -> Path:
     """``exports/<stem>_<class>_<args>.onnx`` (``..._unroll<N>.onnx``), or
     ``.safetensors``."""
@@ -144,12 +161,27 @@ def _check_indices(check_text: str | None, loaded) -> tuple[np.ndarray | None, s
     path = Path(check_text) if check_text is not None else DEFAULT_TEXT
     table = {ch: k for k, ch in enumerate(loaded.charset)}
     text = read_text(path)
-    indices = [table[ch] for ch in text if ch in table][:CHECK_LENGTH]
+    if check_text is not None:  # a text the user chose is checked on as it is
+        used = text[:CHECK_LENGTH]
+        part = f" (its first {CHECK_LENGTH} characters)" if used != text else ""
+        loaded.metadata().encode(used, f"--check-text {path}{part}")
+        text = used
+
+    # The default text may hold characters a model was not trained on: skip them.
+    indices, skipped = [], 0
+    for ch in text:
+        if len(indices) == CHECK_LENGTH:
+            break
+        if ch in table:
+            indices.append(table[ch])
+        else:
+            skipped += 1
     if len(indices) < 2:
         raise LstmkitError(
             f"{path}: holds fewer than 2 characters of the model's charset; give a "
             "text in the model's language"
         )
-    return np.asarray(indices, dtype=np.int64), (
-        f"the first {len(indices)} characters of {path} that are in the charset"
-    )
+    where = f"the first {len(indices)} characters of {path}"
+    if skipped:
+        where += f", {skipped} characters outside the charset skipped"
+    return np.asarray(indices, dtype=np.int64), where
