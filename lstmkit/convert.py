@@ -20,6 +20,8 @@ from lstmkit.errors import LstmkitError
 from lstmkit.loading import (
     KINDS,
     NAME_PATTERN,
+    PTH_SUFFIXES,
+    PTH_WRITTEN,
     LoadedModel,
     ModelSpec,
     check_output_name,
@@ -32,9 +34,6 @@ from lstmkit.weights import (
     from_torch_state,
     to_custom_state,
 )
-
-PTH_SUFFIXES = (".pth", ".pt")  # torch.save's files, as lstmkit reads them back
-PTH_WRITTEN = "a PyTorch state dict (torch.save)"
 
 
 def to_module(weights: LSTMWeights, kind: str) -> CharModel:

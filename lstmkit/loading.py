@@ -37,6 +37,8 @@ KINDS = ("torch", "custom")
 CLASS_OF_KIND = {"torch": "TorchLSTM", "custom": "CustomLSTM"}
 KIND_OF_CLASS = {cls: kind for kind, cls in CLASS_OF_KIND.items()}
 SUFFIXES = (".pth", ".pt", ".safetensors")
+PTH_SUFFIXES = (".pth", ".pt")  # torch.save's files, as lstmkit reads them back
+PTH_WRITTEN = "a PyTorch state dict (torch.save)"
 NAME_PATTERN = re.compile(r"^(?P<stem>.*?)_?(?P<kind>torch|custom)(?P<args>(_[^_]+)+)$")
 
 NAMING_HELP = (

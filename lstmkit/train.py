@@ -28,7 +28,14 @@ from torch import nn
 from lstmkit import fileio, generate, models
 from lstmkit import metadata as meta_mod
 from lstmkit.errors import LstmkitError
-from lstmkit.loading import KIND_OF_CLASS, NAME_PATTERN, spec_from_name
+from lstmkit.loading import (
+    KIND_OF_CLASS,
+    NAME_PATTERN,
+    PTH_SUFFIXES,
+    PTH_WRITTEN,
+    check_output_name,
+    spec_from_name,
+)
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +155,7 @@ def _check_save_name(config: TrainConfig) -> None:
     fileio.check_output_path(
         config.model_save, overwrite=config.overwrite or continuing
     )
+    check_output_name(config.model_save, suffixes=PTH_SUFFIXES, written=PTH_WRITTEN)
     named = spec_from_name(config.model_save)
     kind = KIND_OF_CLASS.get(config.model_name)
     if named is None or kind is None:
