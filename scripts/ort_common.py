@@ -35,6 +35,8 @@ class Model:
     """
 
     def __init__(self, path: str) -> None:
+        if os.path.isdir(path):
+            raise ScriptError(f"{path}: is a folder; give the .onnx model file")
         if not os.path.isfile(path):
             raise ScriptError(f"{path}: no such file")
         options = ort.SessionOptions()
@@ -59,10 +61,15 @@ class Model:
             raise ScriptError(
                 f"{path}: its metadata properties are not valid UTF-8 ({exc.reason})"
             ) from None
-        if props.get("format") != FORMAT_NAME:
+        if "format" not in props:
             raise ScriptError(
-                f"{path}: lacks lstmkit's metadata (property 'format' is "
-                f"{props.get('format')!r}); export the model with lstmkit export"
+                f"{path}: has no lstmkit metadata property 'format'; export it with "
+                "lstmkit export"
+            )
+        if props["format"] != FORMAT_NAME:
+            raise ScriptError(
+                f"{path}: its metadata property 'format' is {props['format']!r}, not "
+                f"{FORMAT_NAME!r}; export the model with lstmkit export"
             )
         if props.get("format_version") not in FORMAT_VERSIONS:
             raise ScriptError(
@@ -118,7 +125,7 @@ class Model:
             more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
             raise ScriptError(
                 f"{what}: {len(missing)} character(s) not in the model's charset: "
-                f"{shown}{more}"
+                f"{shown}{more}; remove them or use a model trained on them"
             )
         return np.array([table[ch] for ch in text], dtype=np.int64)
 
@@ -154,7 +161,8 @@ def _charset(props: dict, path: str) -> list[str]:
         isinstance(ch, str) and len(ch) == 1 for ch in charset
     ):
         raise ScriptError(
-            f"{path}: metadata 'charset' is not a JSON list of one-character strings"
+            f"{path}: metadata 'charset' is not a JSON list of one-character "
+            "strings; export the model again with lstmkit export --meta META"
         )
     return charset
 

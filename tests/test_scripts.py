@@ -96,7 +96,7 @@ def test_prime_outside_the_charset_is_one_line(model_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "ort_generate.py: error: --prime: 1 character(s) not in the model's "
-        "charset: 'Z'"
+        "charset: 'Z'; remove them or use a model trained on them"
     ]
 
 
@@ -111,7 +111,9 @@ def test_models_without_lstmkits_metadata_or_interface(weights, tmp_path):
     foreign = tmp_path / "foreign.onnx"
     onnx.save(model, foreign)
     result = run_script("ort_generate.py", foreign)
-    assert result.returncode == 2 and "lacks lstmkit's metadata" in result.stderr
+    assert result.returncode == 2
+    assert "has no lstmkit metadata property 'format'" in result.stderr
+    assert "None" not in result.stderr
 
     unrolled = tmp_path / "u.onnx"
     export_onnx.export(weights, unrolled, charset=CHARSET, unroll=3)
@@ -124,3 +126,31 @@ def test_models_without_lstmkits_metadata_or_interface(weights, tmp_path):
     assert result.returncode == 2
     assert "not a model onnxruntime can load" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_folder_or_a_foreign_format_says_so(weights, tmp_path):
+    result = run_script("ort_generate.py", tmp_path)
+    assert result.returncode == 2
+    assert f"{tmp_path}: is a folder" in result.stderr
+    assert "no such file" not in result.stderr
+
+    model = export_onnx.build(weights, charset=CHARSET)
+    onnx.helper.set_model_props(model, {"format": "other", "charset": '["a"]'})
+    other = tmp_path / "other.onnx"
+    onnx.save(model, other)
+    result = run_script("ort_generate.py", other)
+    assert result.returncode == 2
+    assert "property 'format' is 'other', not 'lstmkit'" in result.stderr
+    assert "lstmkit export" in result.stderr
+
+
+def test_bad_charset_metadata_says_how_to_fix(weights, tmp_path):
+    model = export_onnx.build(weights, charset=CHARSET)
+    props = {p.key: p.value for p in model.metadata_props}
+    onnx.helper.set_model_props(model, props | {"charset": '["ab", "c"]'})
+    path = tmp_path / "bad_charset.onnx"
+    onnx.save(model, path)
+    result = run_script("ort_score.py", path, path)
+    assert result.returncode == 2
+    assert "not a JSON list of one-character strings" in result.stderr
+    assert "lstmkit export --meta META" in result.stderr
