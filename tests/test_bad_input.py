@@ -24,7 +24,7 @@ from lstmkit.backends.onnx_backend import OnnxFileBackend
 from lstmkit.cli import main
 from lstmkit.convert import convert_file, from_module
 from lstmkit.errors import LstmkitError
-from lstmkit.loading import load_model_file
+from lstmkit.loading import load_model_file, spec_from_name
 from lstmkit.models import CustomLSTM, TorchLSTM
 from lstmkit.train import TrainConfig, train
 
@@ -666,3 +666,102 @@ def test_dataset_not_utf8_names_the_byte_offset(tmp_path, capsys):
     line = cli_error(capsys, ["train", "--data-set", text, "--data-meta", meta])
     offset = meta.read_bytes().index(b"\xff")
     assert f"{meta}: not valid UTF-8 at byte offset {offset} (byte 0xff)" in line
+
+
+# ------------------------------------------- output names that contradict the contents
+
+
+@pytest.mark.parametrize(
+    "tail, fits",
+    [
+        (
+            ["convert", "--to", "custom", "-o", "conv_torch_4_2.pth"],
+            "conv_custom_4_2.pth",
+        ),
+        (["convert", "--to", "custom", "-o", "out.onnx"], "out.pth"),
+        (["convert", "--to", "torch", "-o", "c_custom_128.pth"], "c_torch_4_2.pth"),
+        (["export", "--format", "onnx", "-o", "x.safetensors"], "x.onnx"),
+        (["export", "--format", "safetensors", "-o", "x.onnx"], "x.safetensors"),
+        (["export", "--format", "onnx", "-o", "e_custom_4_2.onnx"], "e_torch_4_2.onnx"),
+        (
+            [
+                "export",
+                "--format",
+                "onnx",
+                "--unroll",
+                "3",
+                "-o",
+                "m_torch_4_2_unroll5.onnx",
+            ],
+            "m_torch_4_2_unroll3.onnx",
+        ),
+    ],
+)
+def test_output_name_contradicting_format_or_class_is_refused(
+    files, tmp_path, capsys, tail, fits
+):
+    out = tmp_path / tail[-1]
+    argv = [tail[0], files["pth"], *tail[1:-1], out]
+    line = cli_error(capsys, argv)
+    assert str(out) in line and line.endswith(f"name it {fits}"), line
+    assert list(tmp_path.iterdir()) == []
+
+    # The name it suggests is accepted, and what it holds reads back as named.
+    good = tmp_path / fits
+    assert main([str(a) for a in argv[:-1] + [good]]) == 0
+    if good.suffix == ".pth" and spec_from_name(good) is not None:  # keys must fit it
+        assert load_model_file(good).spec == spec_from_name(good)
+
+
+def test_train_model_save_must_be_a_pth(tmp_path):
+    text = tmp_path / "input.txt"
+    text.write_text("abc ab\n" * 30, encoding="utf-8")
+    epochs = []
+    config = TrainConfig(
+        data_set=str(text),
+        model_args=(4, 1),
+        num_epoch=1,
+        model_save=str(tmp_path / "t.safetensors"),
+        progress=False,
+    )
+    with pytest.raises(
+        LstmkitError, match=r"must end in \.pth or \.pt.*name it t\.pth"
+    ):
+        train(config, on_epoch=epochs.append)
+    assert epochs == []
+
+
+def test_output_path_is_checked_before_the_source_is_read(files, tmp_path, capsys):
+    # A corrupt source: were it read first, its error would be the one shown.
+    src = tmp_path / f"bad_torch_{H}_{L}.pth"
+    src.write_bytes(np.random.default_rng(0).bytes(2000))
+    (tmp_path / "taken.onnx").write_bytes(b"old")
+    (tmp_path / "taken.pth").write_bytes(b"old")
+    cases = [
+        (
+            ["export", src, "--format", "onnx", "-o", tmp_path / "missing" / "x.onnx"],
+            "does not exist",
+        ),
+        (["export", src, "--format", "onnx", "-o", tmp_path], "is a folder"),
+        (["export", src, "--format", "onnx", "-o", tmp_path / "taken.onnx"], "--force"),
+        (
+            ["convert", src, "--to", "custom", "-o", tmp_path / "missing" / "x.pth"],
+            "does not exist",
+        ),
+        (["convert", src, "--to", "custom", "-o", tmp_path / "taken.pth"], "--force"),
+    ]
+    for argv, words in cases:
+        line = cli_error(capsys, argv)
+        assert words in line and "corrupt" not in line, line
+    assert (tmp_path / "taken.onnx").read_bytes() == b"old"
+
+
+def test_random_bytes_as_pth_are_called_corrupt_not_unsafe(tmp_path, capsys):
+    path = tmp_path / f"noise_torch_{H}_{L}.pth"
+    path.write_bytes(np.random.default_rng(1).bytes(4000))
+    line = cli_error(capsys, ["verify", path, "--length", "5"])
+    assert f"{path}: not a readable PyTorch weight file" in line
+    assert "truncated or corrupt" in line
+    assert "refused" not in line and "safetensors" not in line and "()" not in line
+    with pytest.raises(LstmkitError, match="corrupt"):
+        fileio.read_pth(path)
