@@ -15,6 +15,15 @@ checked against its one call (its own one call, being the yardstick, is not list
 The arg-max character is compared at every step and reported; it does not decide the
 verdict on its own: when every score is within tolerance, the arg-maxes can differ only
 where the reference's two best scores are closer than twice the tolerance, a tie.
+
+A backend that runs only calls whose length is a multiple of U (``step_multiple``, e.g.
+an ONNX graph unrolled for U steps) runs the first ``N // U * U`` indices: in one call,
+in as many chunks as asked (each a multiple of U, at most one per U steps), or U per
+call; it is compared with the reference over the steps it ran. Every pattern's call
+lengths are in the report (:func:`call_lengths`).
+
+A bad argument raises :class:`OptionError`, which names the parameter apart from the
+problem so that the CLI can name its own option instead.
 """
 
 from __future__ import annotations
@@ -41,6 +50,20 @@ DEFAULT_ATOL = 1e-5
 DEFAULT_RTOL = 1e-5
 
 
+class OptionError(LstmkitError):
+    """A bad argument of :func:`verify`.
+
+    Attributes:
+        option: the parameter's name (``"backends"``, ``"chunks"``, ``"atol"``, ...).
+        detail: what was wrong and how to fix it, without the name.
+    """
+
+    def __init__(self, option: str, detail: str) -> None:
+        super().__init__(f"{option}: {detail}")
+        self.option = option
+        self.detail = detail
+
+
 @dataclass
 class PatternResult:
     """One backend in one call pattern, compared with the reference's one call.
@@ -59,6 +82,8 @@ class PatternResult:
         c_max_abs: the largest difference of the final c, (L, H).
         state_ok: whether the final h and c are within tolerance.
         seconds: wall time of the runs (state setting included).
+        call_lengths: the length of each ``run`` call, in order; they add up to the
+            steps run and compared (fewer than N for a backend with a step multiple).
     """
 
     pattern: str
@@ -72,6 +97,22 @@ class PatternResult:
     c_max_abs: float
     state_ok: bool
     seconds: float
+    call_lengths: list[int] = field(default_factory=list)
+
+    @property
+    def steps(self) -> int:
+        """How many steps ran and were compared."""
+        return sum(self.call_lengths)
+
+    def calls(self) -> list[tuple[int, int]]:
+        """The call lengths as (count, length) runs, e.g. [(3, 6), (1, 5)]."""
+        runs: list[tuple[int, int]] = []
+        for n in self.call_lengths:
+            if runs and runs[-1][1] == n:
+                runs[-1] = (runs[-1][0] + 1, n)
+            else:
+                runs.append((1, n))
+        return runs
 
     @property
     def ok(self) -> bool:
@@ -95,6 +136,8 @@ class PatternResult:
             "c_max_abs": _json_float(self.c_max_abs),
             "state_ok": self.state_ok,
             "seconds": round(self.seconds, 4),
+            "steps": self.steps,
+            "calls": [{"count": k, "length": n} for k, n in self.calls()],
         }
 
 
@@ -108,6 +151,7 @@ class BackendReport:
         patterns: pattern name to result; empty when the backend failed to build.
         error: why the backend could not be built or run, or None.
         is_reference: whether this is the reference backend itself.
+        step_multiple: U, the backend's calls take a multiple of U indices (1: any).
     """
 
     name: str
@@ -115,6 +159,7 @@ class BackendReport:
     patterns: dict[str, PatternResult] = field(default_factory=dict)
     error: str | None = None
     is_reference: bool = False
+    step_multiple: int = 1
 
     @property
     def ok(self) -> bool:
@@ -152,6 +197,7 @@ class BackendReport:
             "ok": self.ok,
             "built_from": self.built_from,
             "is_reference": self.is_reference,
+            "step_multiple": self.step_multiple,
             "error": self.error,
             "max_abs": _json_float(self.max_abs),
             "patterns": {name: p.to_dict() for name, p in self.patterns.items()},
@@ -230,7 +276,8 @@ def verify(
             :func:`lstmkit.backends.names`). The reference always runs.
         extra: backends built elsewhere (an ONNX file, a hand-made backend), as a
             mapping from report name to backend, or an iterable (named by
-            ``backend.name``). Each must have the weights' K, H and L.
+            ``backend.name``). Each must have the weights' K, H and L, and a
+            ``step_multiple`` no longer than the sequence.
         chunks: the number of chunks for the ``chunks`` pattern (cut as evenly as
             possible), or their lengths, which must add up to N.
         atol: absolute tolerance, >= 0.
@@ -243,36 +290,45 @@ def verify(
         with its error, and the others still run.
 
     Raises:
-        LstmkitError: bad weights, indices, options or backend names.
+        LstmkitError: bad weights or indices. :class:`OptionError` (a subclass) for
+            bad options or backend names, or a backend whose step multiple is longer
+            than the sequence.
     """
     weights.validate(finite=True)
     indices = check_indices(indices, weights.char_size)
     if indices.size == 0:
-        raise LstmkitError("indices: the sequence is empty; give at least one index")
+        raise OptionError("indices", "the sequence is empty; give at least one index")
     atol, rtol = _check_tolerance("atol", atol), _check_tolerance("rtol", rtol)
     sizes = chunk_sizes(chunks, indices.size)
     names = _backend_names(backends)
-    extras = _extras(extra, weights)
+    extras = _extras(extra, weights, indices.size)
     state = _check_state(initial_state, weights)
 
-    # The reference: numpy64's one call from the initial state.
+    # The yardstick: numpy64's one call from the initial state, over the first
+    # `steps` indices (all of them, or fewer for a backend with a step multiple).
     reference = backends_mod.create(REFERENCE, weights)
-    ref_scores, ref_h, ref_c, _ = _run_pattern(
-        reference, "one_call", indices, sizes, state
-    )
     logger.debug("reference %s: %s", REFERENCE, reference.built_from)
+    yardsticks: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
-    def compare(pattern: str, backend: Backend) -> PatternResult:
-        scores, h, c, seconds = _run_pattern(backend, pattern, indices, sizes, state)
+    def yardstick(steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if steps not in yardsticks:
+            run = _run_calls(reference, indices, [steps], state)
+            yardsticks[steps] = run[:3]
+        return yardsticks[steps]
+
+    def compare(pattern: str, backend: Backend, step_multiple: int) -> PatternResult:
+        lengths = call_lengths(pattern, indices.size, sizes, step_multiple)
+        scores, h, c, seconds = _run_calls(backend, indices, lengths, state)
+        ref_scores, ref_h, ref_c = yardstick(sum(lengths))
         result = _compare(pattern, scores, h, c, ref_scores, ref_h, ref_c, atol, rtol)
-        result.seconds = seconds
+        result.seconds, result.call_lengths = seconds, lengths
         return result
 
     reports: dict[str, BackendReport] = {
         REFERENCE: BackendReport(REFERENCE, reference.built_from, is_reference=True)
     }
     for pattern in PATTERNS[1:]:  # its one call is the yardstick itself
-        reports[REFERENCE].patterns[pattern] = compare(pattern, reference)
+        reports[REFERENCE].patterns[pattern] = compare(pattern, reference, 1)
 
     todo: list[tuple[str, Backend | None]] = [
         (n, None) for n in names if n != REFERENCE
@@ -285,8 +341,15 @@ def verify(
             if backend is None:
                 backend = backends_mod.create(name, weights)
             report.built_from = str(getattr(backend, "built_from", type(backend)))
+            report.step_multiple = _step_multiple(
+                name, backend, indices.size, "backends"
+            )
             for pattern in PATTERNS:
-                report.patterns[pattern] = compare(pattern, backend)
+                report.patterns[pattern] = compare(
+                    pattern, backend, report.step_multiple
+                )
+        except OptionError:
+            raise  # the input cannot run on this backend at all: a usage error
         except Exception as exc:  # any backend fault is a verdict, not a crash
             logger.debug("backend %s failed", name, exc_info=True)
             report.error = f"{type(exc).__name__}: {exc}"
@@ -312,42 +375,68 @@ def chunk_sizes(chunks: int | Sequence[int], length: int) -> list[int]:
     lengths themselves.
 
     Raises:
-        LstmkitError: a count outside ``[1, length]``, or lengths that are not positive
+        OptionError: a count outside ``[1, length]``, or lengths that are not positive
             or do not add up to ``length``.
     """
     if isinstance(chunks, (int, np.integer)) and not isinstance(chunks, bool):
         count = int(chunks)
         if not 1 <= count <= length:
-            raise LstmkitError(
-                f"chunks: expected a count from 1 to the sequence length {length}, "
-                f"got {count}"
+            raise OptionError(
+                "chunks",
+                f"expected a count from 1 to the sequence length {length}, got {count}",
             )
         base, longer = divmod(length, count)
         return [base + 1] * longer + [base] * (count - longer)
     sizes = [int(n) for n in chunks]
     if not sizes or any(n < 1 for n in sizes) or sum(sizes) != length:
-        raise LstmkitError(
-            f"chunks: lengths {sizes} must be positive and add up to the sequence "
-            f"length {length}"
+        raise OptionError(
+            "chunks",
+            f"lengths {sizes} must be positive and add up to the sequence length "
+            f"{length}",
         )
     return sizes
 
 
-def _run_pattern(
+def call_lengths(
+    pattern: str, length: int, chunks: Sequence[int], step_multiple: int = 1
+) -> list[int]:
+    """The length of each ``run`` call of one pattern.
+
+    A backend that takes any length (``step_multiple`` 1) runs all ``length`` indices:
+    in one call, in the ``chunks`` lengths, or one per call. One that takes multiples
+    of U runs the first ``length // U * U``: in one call, in ``len(chunks)`` chunks
+    (at most one per U steps, cut as evenly as whole multiples of U allow), or U per
+    call.
+
+    Args:
+        pattern: ``"one_call"``, ``"chunks"`` or ``"per_char"``.
+        length: N, the sequence length.
+        chunks: the chunk lengths for a backend taking any length (they add up to N).
+        step_multiple: U, with U <= N.
+    """
+    U = step_multiple
+    blocks = length // U
+    assert blocks >= 1, "the caller checks that U fits the sequence"
+    if pattern == "one_call":
+        return [blocks * U]
+    if pattern == "chunks":
+        if U == 1:
+            return list(chunks)
+        return [n * U for n in chunk_sizes(min(len(chunks), blocks), blocks)]
+    return [U] * blocks
+
+
+def _run_calls(
     backend: Backend,
-    pattern: str,
     indices: np.ndarray,
-    sizes: list[int],
+    lengths: list[int],
     state: tuple[np.ndarray, np.ndarray] | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """Runs ``backend`` from ``state`` in one pattern: (N, K) float64 scores, the final
-    h and c (L, H) and the seconds taken."""
-    if pattern == "one_call":
-        pieces = [indices]
-    elif pattern == "chunks":
-        pieces = np.split(indices, np.cumsum(sizes)[:-1])  # len(sizes) x (n,)
-    else:
-        pieces = [indices[t : t + 1] for t in range(indices.size)]  # N x (1,)
+    """Runs ``backend`` from ``state`` on the first ``sum(lengths)`` indices, one call
+    per length: (n, K) float64 scores, the final h and c (L, H) and the seconds
+    taken."""
+    steps = sum(lengths)
+    pieces = np.split(indices[:steps], np.cumsum(lengths)[:-1])  # len(lengths) x (n,)
 
     start = time.perf_counter()
     if state is None:
@@ -366,7 +455,7 @@ def _run_pattern(
     h, c = backend.get_state()
     seconds = time.perf_counter() - start
 
-    scores = np.concatenate(outputs).astype(np.float64)  # (N, K)
+    scores = np.concatenate(outputs).astype(np.float64)  # (n, K)
     return scores, np.asarray(h, np.float64), np.asarray(c, np.float64), seconds
 
 
@@ -381,15 +470,15 @@ def _compare(
     atol: float,
     rtol: float,
 ) -> PatternResult:
-    """Scores (N, K) and final states (L, H) against the reference's, in float64."""
-    diff = np.abs(scores - ref_scores)  # (N, K)
+    """Scores (n, K) and final states (L, H) against the reference's, in float64."""
+    diff = np.abs(scores - ref_scores)  # (n, K)
     # NaN compares false, so a NaN score counts as past tolerance.
     within = diff <= atol + rtol * np.abs(ref_scores)
-    bad = ~within.all(axis=1)  # (N,)
+    bad = ~within.all(axis=1)  # (n,)
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = np.where(diff == 0, 0.0, diff / np.abs(ref_scores))
 
-    mismatch = np.argmax(scores, axis=1) != np.argmax(ref_scores, axis=1)  # (N,)
+    mismatch = np.argmax(scores, axis=1) != np.argmax(ref_scores, axis=1)  # (n,)
     if ref_h.shape != h.shape or ref_c.shape != c.shape:
         raise LstmkitError(
             f"returned a state of shapes {h.shape} and {c.shape}, expected "
@@ -431,7 +520,7 @@ def _json_float(value: float) -> float | None:
 def _check_tolerance(name: str, value: float) -> float:
     value = float(value)
     if not math.isfinite(value) or value < 0:
-        raise LstmkitError(f"{name}: expected a finite number >= 0, got {value}")
+        raise OptionError(name, f"expected a finite number >= 0, got {value}")
     return value
 
 
@@ -442,17 +531,20 @@ def _backend_names(names: Sequence[str] | None) -> list[str]:
     names = list(names)
     unknown = [n for n in names if n not in registered]
     if unknown:
-        raise LstmkitError(
-            f"backends: no backend named {', '.join(map(repr, unknown))}; choose from "
-            f"{', '.join(registered)}"
+        raise OptionError(
+            "backends",
+            f"no backend named {', '.join(map(repr, unknown))}; choose from "
+            f"{', '.join(registered)}",
         )
     if len(set(names)) != len(names):
-        raise LstmkitError(f"backends: a name is given twice in {', '.join(names)}")
+        raise OptionError("backends", f"a name is given twice in {', '.join(names)}")
     return names
 
 
 def _extras(
-    extra: Mapping[str, Backend] | Iterable[Backend] | None, weights: LSTMWeights
+    extra: Mapping[str, Backend] | Iterable[Backend] | None,
+    weights: LSTMWeights,
+    length: int,
 ) -> dict[str, Backend]:
     if extra is None:
         return {}
@@ -464,19 +556,38 @@ def _extras(
     out: dict[str, Backend] = {}
     for name, backend in items:
         if name in out or name in backends_mod.names():
-            raise LstmkitError(
-                f"extra backends: the name {name!r} is taken (by another extra backend "
-                "or the registry); give each a distinct name"
+            raise OptionError(
+                "extra",
+                f"the name {name!r} is taken (by another extra backend or the "
+                "registry); give each a distinct name",
             )
         sizes = (backend.char_size, backend.hidden_size, backend.num_layers)
         expected = (weights.char_size, weights.hidden_size, weights.num_layers)
         if sizes != expected:
-            raise LstmkitError(
-                f"extra backend {name!r}: has K, H, L = {sizes} but the model has "
-                f"{expected}; it was built from another model"
+            raise OptionError(
+                "extra",
+                f"{name} has K, H, L = {sizes} but the model has {expected}; it was "
+                "built from another model",
             )
+        _step_multiple(name, backend, length, "extra")
         out[name] = backend
     return out
+
+
+def _step_multiple(name: str, backend: Backend, length: int, option: str) -> int:
+    """The backend's U, checked to fit a sequence of ``length`` indices."""
+    U = getattr(backend, "step_multiple", 1)
+    if isinstance(U, bool) or not isinstance(U, (int, np.integer)) or U < 1:
+        raise OptionError(
+            option, f"{name} has step_multiple {U!r}, expected a positive integer"
+        )
+    if U > length:
+        raise OptionError(
+            option,
+            f"{name} takes calls of a multiple of {U} steps, but the sequence has "
+            f"only {length} indices; verify on at least {U}",
+        )
+    return int(U)
 
 
 def _check_state(
@@ -487,10 +598,10 @@ def _check_state(
     h, c = (np.asarray(a, dtype=np.float64) for a in state)
     shape = (weights.num_layers, weights.hidden_size)
     if h.shape != shape or c.shape != shape:
-        raise LstmkitError(
-            f"initial_state: expected h and c of shape (L, H) = {shape}, got {h.shape} "
-            f"and {c.shape}"
+        raise OptionError(
+            "initial_state",
+            f"expected h and c of shape (L, H) = {shape}, got {h.shape} and {c.shape}",
         )
     if not (np.all(np.isfinite(h)) and np.all(np.isfinite(c))):
-        raise LstmkitError("initial_state: h and c must be finite")
+        raise OptionError("initial_state", "h and c must be finite")
     return h, c

@@ -12,7 +12,7 @@ from lstmkit import backends, cli, metadata
 from lstmkit.backends.numpy_backend import NumpyBackend64
 from lstmkit.backends.torch_backend import TorchBackend
 from lstmkit.errors import LstmkitError
-from lstmkit.verify import chunk_sizes, verify
+from lstmkit.verify import OptionError, call_lengths, chunk_sizes, verify
 from lstmkit.weights import LayerWeights, LSTMWeights, random_weights
 
 K, H, L = 4, 6, 2
@@ -108,6 +108,31 @@ class Offset(NumpyBackend64):
 
     def _run(self, indices):
         return super()._run(indices) * self.scale + self.offset
+
+
+class FixedSteps(NumpyBackend64):
+    """Like an unrolled graph: takes only calls of a multiple of ``step_multiple``."""
+
+    name = "fixed-steps"
+
+    def __init__(self, weights, step_multiple=4):
+        super().__init__(weights)
+        self.step_multiple = step_multiple
+
+    def _run(self, indices):
+        if len(indices) % self.step_multiple:
+            raise LstmkitError(f"got {len(indices)} indices")
+        return super()._run(indices)
+
+
+class FixedStepsSwappedColumn(FixedSteps, SwappedGatesForCharTwo):
+    """Takes multiples of 4 steps and holds the fault of SwappedGatesForCharTwo."""
+
+    name = "fixed-steps-faulty"
+
+    def __init__(self, weights):
+        SwappedGatesForCharTwo.__init__(self, weights)
+        self.step_multiple = 4
 
 
 class Broken(NumpyBackend64):
@@ -273,6 +298,80 @@ def test_argmax_disagreement_is_counted():
     assert result.first_argmax_mismatch == 0 and not result.argmax_agrees
 
 
+# ---------------------------------------------------------------- step multiples
+
+
+def test_call_lengths():
+    assert call_lengths("one_call", 18, [6, 6, 6]) == [18]
+    assert call_lengths("chunks", 18, [6, 6, 6]) == [6, 6, 6]
+    assert call_lengths("per_char", 3, [3]) == [1, 1, 1]
+    # U = 4: the first 16 of 18 steps, in multiples of 4
+    assert call_lengths("one_call", 18, [6, 6, 6], 4) == [16]
+    assert call_lengths("chunks", 18, [6, 6, 6], 4) == [8, 4, 4]
+    assert call_lengths("chunks", 18, [2] * 9, 4) == [4, 4, 4, 4]
+    assert call_lengths("per_char", 18, [6, 6, 6], 4) == [4, 4, 4, 4]
+    assert call_lengths("per_char", 4, [4], 4) == [4]
+
+
+def test_a_backend_taking_multiples_of_u_runs_the_steps_that_fit(initial_state):
+    report = verify(
+        WEIGHTS,
+        INDICES,
+        backends=[],
+        extra=[FixedSteps(WEIGHTS)],
+        chunks=3,
+        initial_state=initial_state(L, H),
+    )
+    assert report.ok, report.failures()
+    backend = report.backends["fixed-steps"]
+    assert backend.step_multiple == 4 and report.length == 18
+    lengths = {name: p.call_lengths for name, p in backend.patterns.items()}
+    assert lengths == {
+        "one_call": [16],
+        "chunks": [8, 4, 4],
+        "per_char": [4, 4, 4, 4],
+    }
+    # Its final state is compared with the reference's after step 16, not 18.
+    reference = NumpyBackend64(WEIGHTS)
+    reference.set_state(*initial_state(L, H))
+    reference.run(INDICES[:16])
+    after_16 = reference.get_state()[0]
+    reference.run(INDICES[16:])
+    assert np.abs(reference.get_state()[0] - after_16).max() > 1e-3
+    assert backend.patterns["one_call"].h_max_abs == 0.0
+
+    document = json.loads(json.dumps(report.to_dict()))["backends"]["fixed-steps"]
+    assert document["step_multiple"] == 4
+    assert document["patterns"]["chunks"]["steps"] == 16
+    assert document["patterns"]["chunks"]["calls"] == [
+        {"count": 1, "length": 8},
+        {"count": 2, "length": 4},
+    ]
+    whole = report.backends["numpy64"].patterns["per_char"]
+    assert whole.steps == 18 and whole.calls() == [(18, 1)]
+
+
+def test_a_fault_in_a_backend_taking_multiples_of_u_names_its_first_step():
+    report = verify(
+        WEIGHTS, INDICES, backends=[], extra=[FixedStepsSwappedColumn(WEIGHTS)]
+    )
+    backend = report.backends["fixed-steps-faulty"]
+    assert backend.step_multiple == 4 and not backend.ok
+    assert [p.first_bad_step for p in backend.patterns.values()] == [FIRST_TWO] * 3
+    assert (
+        f"fixed-steps-faulty (per char): scores past tolerance from step {FIRST_TWO}"
+        in "\n".join(report.failures())
+    )
+
+
+def test_a_sequence_shorter_than_the_step_multiple_is_a_usage_error():
+    with pytest.raises(OptionError, match="verify on at least 20") as caught:
+        verify(WEIGHTS, INDICES, backends=[], extra=[FixedSteps(WEIGHTS, 20)])
+    assert caught.value.option == "extra"
+    assert "fixed-steps takes calls of a multiple of 20 steps" in str(caught.value)
+    assert "only 18 indices" in str(caught.value)
+
+
 # ---------------------------------------------------------------- the tolerance rule
 
 
@@ -327,8 +426,27 @@ def test_nan_weights_are_refused_naming_the_tensor():
 )
 def test_bad_arguments_are_refused(kwargs, message):
     kwargs = {"indices": INDICES, "backends": ["numpy"], **kwargs}
-    with pytest.raises(LstmkitError, match=message):
+    with pytest.raises(LstmkitError, match=message) as caught:
         verify(WEIGHTS, **kwargs)
+    assert "--" not in str(caught.value)  # the library names its parameters
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "option"),
+    [
+        ({"backends": ["tf"]}, "backends"),
+        ({"chunks": 0}, "chunks"),
+        ({"atol": -1.0}, "atol"),
+        ({"rtol": -1.0}, "rtol"),
+        ({"extra": {"torch": NumpyBackend64(WEIGHTS)}}, "extra"),
+        ({"initial_state": (np.zeros(H), np.zeros(H))}, "initial_state"),
+    ],
+)
+def test_option_errors_name_the_parameter(kwargs, option):
+    with pytest.raises(OptionError) as caught:
+        verify(WEIGHTS, INDICES, **kwargs)
+    assert caught.value.option == option
+    assert str(caught.value) == f"{option}: {caught.value.detail}"
 
 
 def test_chunk_sizes():
@@ -414,10 +532,13 @@ def test_cli_default_text_is_data_input_txt(save_torch_model, capsys):
         (["--length", "5", "--chars", "9"], "--chars: applies to text"),
         (["--seed", "3"], "--seed: applies only with --length"),
         (["--length", "0"], "--length: expected a positive count"),
-        (["--length", "5", "--backends", "torch,tf"], "no backend named 'tf'"),
+        (["--length", "5", "--backends", "torch,tf"], "--backends: no backend named"),
+        (["--length", "5", "--backends", "numpy,numpy"], "--backends: a name is given"),
         (["--length", "5", "--chunks", "two"], "--chunks: expected a count"),
-        (["--length", "5", "--chunks", "6"], "chunks: expected a count from 1"),
-        (["--length", "5", "--atol", "-1"], "atol"),
+        (["--length", "5", "--chunks", "6"], "--chunks: expected a count from 1"),
+        (["--length", "5", "--chunks", "2,2"], "--chunks: lengths [2, 2] must"),
+        (["--length", "5", "--atol", "-1"], "--atol: expected a finite number"),
+        (["--length", "5", "--rtol", "nan"], "--rtol: expected a finite number"),
         (["--length", "5", "--threads", "0"], "--threads: expected a positive"),
         (["--text", "abz"], "not in the model's charset: 'z'"),
     ],
@@ -428,7 +549,8 @@ def test_cli_usage_errors_exit_2(abcd, capsys, extra_args, message):
     if "--text" in extra_args:
         argv += ["--meta", str(meta)]
     assert cli.main(argv) == 2
-    assert message in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
 
 
 def test_cli_missing_file_and_nan_weights_exit_2(tmp_path, capsys):
@@ -478,3 +600,154 @@ def test_cli_onnx_files(abcd, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "onnx:bad.onnx (one call): scores past tolerance from step 0" in out
     assert "onnx:good.onnx (" not in out.split("FAILED:")[1]
+
+
+def table_lines(out: str) -> list[str]:
+    """The table's header and rows, the rule excluded."""
+    lines = out.splitlines()
+    start = next(k for k, line in enumerate(lines) if line.startswith("backend "))
+    end = next(k for k in range(start, len(lines)) if lines[k].startswith("calls:"))
+    return [lines[start]] + lines[start + 2 : end]
+
+
+def test_cli_table_columns_fit_a_long_backend_name(abcd, tmp_path, capsys):
+    pytest.importorskip("lstmkit.backends.onnx_backend", exc_type=ImportError)
+    from lstmkit import export_onnx
+    from lstmkit.loading import load_model_file
+
+    model, _ = abcd
+    long = tmp_path / "shakespeare_torch_256_2_and_then_some.onnx"
+    export_onnx.export(load_model_file(model).weights, long)
+    argv = ["verify", str(model), "--length", "12", "--backends", "numpy"]
+    assert cli.main(argv + ["--onnx", str(long)]) == 0
+    lines = table_lines(capsys.readouterr().out)
+    header = lines[0]
+    rows = [line for line in lines[1:] if "(reference)" not in line]
+    assert any(line.startswith(f"onnx:{long.name}  ") for line in rows)
+    for column in ("pattern", "calls"):  # left-aligned: they start together
+        assert {line.index(" ", header.index(column) - 1) for line in rows} == {
+            header.index(column) - 1
+        }
+    for column in ("max abs", "first bad", "secs"):  # right-aligned: they end together
+        end = header.index(column) + len(column)
+        assert all(line[end - 1] != " " and line[end] == " " for line in rows)
+
+
+@pytest.fixture
+def unrolled(abcd, tmp_path):
+    """An unrolled (U = 5) export of the abcd model, and its weights."""
+    pytest.importorskip("lstmkit.backends.onnx_backend", exc_type=ImportError)
+    from lstmkit import export_onnx
+    from lstmkit.loading import load_model_file
+
+    model, _ = abcd
+    weights = load_model_file(model).weights
+    path = tmp_path / "m_unroll5.onnx"
+    export_onnx.export(weights, path, unroll=5)
+    return path, weights
+
+
+def test_cli_verifies_an_unrolled_export(abcd, unrolled, capsys):
+    model, meta = abcd
+    path, _ = unrolled
+    text = "abcdabcadbcabdd"[:13]  # 13 = 2 x 5 + 3
+    argv = ["verify", str(model), "--meta", str(meta), "--text", text]
+    assert cli.main(argv + ["--onnx", str(path), "--backends", "numpy"]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in table_lines(out) if line.startswith("onnx:")]
+    assert len(rows) == 3 and all(line.endswith("ok") for line in rows)
+    patterns_and_calls = [line.split("  ")[1:] for line in rows]
+    assert [
+        [c.strip() for c in cells if c.strip()][:2] for cells in patterns_and_calls
+    ] == [
+        ["one call", "1x10"],
+        ["chunks", "2x5"],
+        ["per char", "2x5"],
+    ]
+    assert (
+        "onnx:m_unroll5.onnx: runs calls of a multiple of 5 steps; compared over the "
+        "first 10 of 13 steps"
+    ) in out
+    assert "OK:" in out
+
+    assert (
+        cli.main(
+            [
+                "verify",
+                str(model),
+                "--length",
+                "20",
+                "--json",
+                "--onnx",
+                str(path),
+                "--backends",
+                "numpy",
+                "--chunks",
+                "2",
+            ]
+        )
+        == 0
+    )
+    entry = json.loads(capsys.readouterr().out)["backends"]["onnx:m_unroll5.onnx"]
+    assert entry["ok"] and entry["step_multiple"] == 5
+    calls = {name: p["calls"] for name, p in entry["patterns"].items()}
+    assert calls == {
+        "one_call": [{"count": 1, "length": 20}],
+        "chunks": [{"count": 2, "length": 10}],
+        "per_char": [{"count": 4, "length": 5}],
+    }
+
+
+def test_cli_fails_a_wrong_unrolled_export_naming_the_first_bad_step(
+    abcd, unrolled, tmp_path, capsys
+):
+    import onnx
+
+    from lstmkit import export_onnx
+    from lstmkit.weights import onnx_to_torch_gates
+
+    model, meta = abcd
+    _, weights = unrolled
+
+    # The gates left in PyTorch's order where ONNX's is expected: wrong from step 0.
+    def unordered(k, layer):
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            setattr(layer, name, onnx_to_torch_gates(getattr(layer, name)))
+
+    # The input and cell gates swapped in character 'c''s column: wrong from its
+    # first 'c'.
+    def column(k, layer):
+        if k == 0:
+            swap_blocks(layer.weight_ih[:, 2:3], 0, 2)
+
+    paths = []
+    for name, fix in (("order", unordered), ("column", column)):
+        paths.append(tmp_path / f"{name}_unroll5.onnx")
+        onnx.save(export_onnx.build_unrolled(tamper(weights, fix), 5), paths[-1])
+
+    text = "abdabdacabdb"  # the first 'c' at step 7; 12 = 2 x 5 + 2
+    argv = ["verify", str(model), "--meta", str(meta), "--text", text]
+    argv += ["--backends", "numpy", "--onnx", str(paths[0]), "--onnx", str(paths[1])]
+    assert cli.main(argv) == 1
+    failed = capsys.readouterr().out.split("FAILED:")[1]
+    for label in ("one call", "chunks", "per char"):
+        assert (
+            f"onnx:order_unroll5.onnx ({label}): scores past tolerance from step 0"
+        ) in failed
+        assert (
+            f"onnx:column_unroll5.onnx ({label}): scores past tolerance from step 7"
+        ) in failed
+    assert "numpy (" not in failed
+
+
+def test_cli_input_shorter_than_an_unrolled_graph_exits_2(abcd, unrolled, capsys):
+    model, _ = abcd
+    path, _ = unrolled
+    argv = ["verify", str(model), "--length", "4", "--onnx", str(path)]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert err.endswith(
+        "--onnx: onnx:m_unroll5.onnx takes calls of a multiple of 5 steps, but the "
+        "sequence has only 4 indices; verify on at least 5"
+    )

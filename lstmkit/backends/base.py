@@ -18,11 +18,15 @@ class Backend:
         name: the registry name.
         built_from: what the backend was built from, for reports.
         supports_batch: whether ``run_batch`` is available.
+        step_multiple: U, the call length the backend accepts: ``run`` takes only
+            sequences whose length is a multiple of U (1: any length). A graph unrolled
+            for a fixed number of steps has U > 1.
     """
 
     name = "base"
     dtype: type = np.float32
     supports_batch = False
+    step_multiple: int = 1
 
     def __init__(self, weights: LSTMWeights) -> None:
         weights.validate(finite=False)

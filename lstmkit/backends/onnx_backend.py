@@ -79,6 +79,7 @@ class OnnxFileBackend(Backend):
         self.hidden_size = self.info.hidden_size
         self.num_layers = self.info.num_layers
         self.session = onnx_file.session(self.path, threads=threads)
+        self.step_multiple = self.info.unroll or 1  # see Backend.step_multiple
         self.built_from = f"{self.path} ({self._describe_file()})"
         self.reset_state()
 

@@ -21,12 +21,22 @@ from lstmkit.verify import (
     DEFAULT_CHUNKS,
     DEFAULT_RTOL,
     PATTERN_LABELS,
+    OptionError,
     VerifyReport,
     verify,
 )
 
 DEFAULT_CHARS = 2000
 EXIT_MISMATCH = 1
+
+# verify()'s parameters and the options that set them, to name the option in errors.
+OPTIONS = {
+    "backends": "--backends",
+    "extra": "--onnx",
+    "chunks": "--chunks",
+    "atol": "--atol",
+    "rtol": "--rtol",
+}
 
 
 def register(subparsers) -> None:
@@ -38,7 +48,9 @@ def register(subparsers) -> None:
         "character per call) and compare the scores and the final h and c with the "
         "float64 NumPy reference. A value passes when "
         "|x - ref| <= atol + rtol * |ref|. Exit status 0: all within tolerance; "
-        "1: one is not; 2: usage or input error.",
+        "1: one is not; 2: usage or input error. A graph unrolled for U steps runs "
+        "the longest multiple of U of the text, in calls of multiples of U; the report "
+        "gives every pattern's calls.",
     )
     p.add_argument("src", help="the model file (.pth or .safetensors)")
     p.add_argument(
@@ -106,8 +118,8 @@ def register(subparsers) -> None:
         action="append",
         default=[],
         metavar="FILE",
-        help="also verify this ONNX file (any tool's export with lstmkit's interface); "
-        "repeatable",
+        help="also verify this ONNX file (any tool's export with lstmkit's interface, "
+        "unrolled ones included); repeatable",
     )
     add_spec_options(p)
     p.set_defaults(func=run)
@@ -132,6 +144,10 @@ def run(args) -> int:
             atol=args.atol,
             rtol=args.rtol,
         )
+    except OptionError as exc:
+        if exc.option not in OPTIONS:
+            raise
+        raise LstmkitError(f"{OPTIONS[exc.option]}: {exc.detail}") from exc
     finally:
         torch.set_num_threads(saved_threads)
     if args.json:
@@ -237,7 +253,8 @@ def _onnx_backends(paths: list[str]) -> dict:
 
 
 def format_report(report: VerifyReport, loaded: LoadedModel, source: str) -> str:
-    """The report as a table a person can read."""
+    """The report as a table a person can read, its columns as wide as their
+    content."""
     lines = [
         f"model: {loaded.describe()}",
         f"input: {source}; chunks of {', '.join(map(str, report.chunk_sizes))}",
@@ -246,32 +263,50 @@ def format_report(report: VerifyReport, loaded: LoadedModel, source: str) -> str
         f"rtol={report.rtol:g}",
         "",
     ]
-    header = (
-        f"{'backend':<16} {'pattern':<9} {'max abs':>9} {'max rel':>9} "
-        f"{'first bad':>9} {'argmax':>10} {'h,c max abs':>11} {'secs':>6}  result"
-    )
-    lines += [header, "-" * len(header)]
+    header = ["backend", "pattern", "calls", "max abs", "max rel", "first bad"]
+    header += ["argmax", "h,c max abs", "secs", "result"]
+    rows = []  # a short row's last cell spans the columns after it
     for name, backend in report.backends.items():
         if backend.error is not None:
-            lines.append(f"{name:<16} {'-':<9} FAILED: {backend.error}")
+            rows.append([name, "-", f"FAILED: {backend.error}"])
             continue
         if backend.is_reference:
-            lines.append(f"{name:<16} {PATTERN_LABELS['one_call']:<9} (reference)")
+            one_call = [PATTERN_LABELS["one_call"], f"1x{report.length}"]
+            rows.append([name, *one_call, "(reference)"])
         for pattern, p in backend.patterns.items():
-            argmax = "same" if p.argmax_agrees else f"{p.argmax_mismatches} differ"
-            lines.append(
-                f"{name:<16} {PATTERN_LABELS[pattern]:<9} {_num(p.max_abs):>9} "
-                f"{_num(p.max_rel):>9} "
-                f"{'-' if p.first_bad_step is None else p.first_bad_step:>9} "
-                f"{argmax:>10} {_num(max(p.h_max_abs, p.c_max_abs)):>11} "
-                f"{p.seconds:>6.2f}  {'ok' if p.ok else 'FAIL'}"
+            rows.append(
+                [
+                    name,
+                    PATTERN_LABELS[pattern],
+                    "+".join(f"{k}x{n}" for k, n in p.calls()),
+                    _num(p.max_abs),
+                    _num(p.max_rel),
+                    "-" if p.first_bad_step is None else str(p.first_bad_step),
+                    "same" if p.argmax_agrees else f"{p.argmax_mismatches} differ",
+                    _num(max(p.h_max_abs, p.c_max_abs)),
+                    f"{p.seconds:.2f}",
+                    "ok" if p.ok else "FAIL",
+                ]
             )
+    lines += _table(header, rows, left={0, 1, 2, 9})
     lines += [
+        "calls: how many run calls x how many indices each; they add up to the steps "
+        "compared",
         "first bad: the first step (counted from 0) holding a score past tolerance",
         "argmax: same, or how many steps pick another best character than numpy64",
     ]
     lines += ["", "built from:"]
     lines += [f"  {name}: {b.built_from or '-'}" for name, b in report.backends.items()]
+
+    # A backend taking multiples of U steps ran fewer steps than the input: say so.
+    notes = [
+        f"  {name}: runs calls of a multiple of {b.step_multiple} steps; compared "
+        f"over the first {b.patterns['one_call'].steps} of {report.length} steps"
+        for name, b in report.backends.items()
+        if b.step_multiple > 1 and "one_call" in b.patterns
+    ]
+    if notes:
+        lines += ["", "notes:", *notes]
     lines.append("")
     if report.ok:
         lines.append(
@@ -282,6 +317,30 @@ def format_report(report: VerifyReport, loaded: LoadedModel, source: str) -> str
         lines.append("FAILED:")
         lines += [f"  {line}" for line in report.failures()]
     return "\n".join(lines)
+
+
+def _table(header: list[str], rows: list[list[str]], left: set[int]) -> list[str]:
+    """The header, a rule and the rows, each column padded to its widest cell (columns
+    in ``left`` aligned left, the others right). A row shorter than the header ends
+    in a cell spanning the rest, which sets no width."""
+
+    def padded(row: list[str]) -> list[str]:
+        return row if len(row) == len(header) else row[:-1]
+
+    widths = [
+        max(len(row[k]) for row in [header, *rows] if k < len(padded(row)))
+        for k in range(len(header))
+    ]
+
+    def line(row: list[str]) -> str:
+        cells = [
+            cell.ljust(widths[k]) if k in left else cell.rjust(widths[k])
+            for k, cell in enumerate(padded(row))
+        ]
+        return "  ".join(cells + row[len(cells) :]).rstrip()
+
+    top = line(header)
+    return [top, "-" * len(top)] + [line(row) for row in rows]
 
 
 def _num(value: float) -> str:
