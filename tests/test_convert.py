@@ -132,3 +132,32 @@ def test_convert_needs_spec_options_for_unconventional_names(tmp_path, capsys):
     argv += ["--model-class", "custom", "--hidden-size", str(H), "--num-layers", "2"]
     assert cli.main(argv) == 0
     TorchLSTM(K, H, 2).load_model(dst)
+
+
+def test_convert_keeps_float64_weights(tmp_path, capsys):
+    torch.manual_seed(5)
+    source = TorchLSTM(K, H, 2).double()
+    src = tmp_path / f"d_torch_{H}_2.pth"
+    source.save_model(src)
+    expected = scores(source)
+
+    custom_path = tmp_path / f"d_custom_{H}_2.pth"
+    back_path = tmp_path / f"back_torch_{H}_2.pth"
+    assert (
+        cli.main(["convert", str(src), "--to", "custom", "-o", str(custom_path)]) == 0
+    )
+    argv = ["convert", str(custom_path), "--to", "torch", "-o", str(back_path)]
+    assert cli.main(argv) == 0
+    for path in (custom_path, back_path):
+        state = torch.load(path, weights_only=True)
+        assert {v.dtype for v in state.values()} == {torch.float64}, path
+
+    # float64 all the way: far closer than a float32 pass (about 1e-7) could be.
+    custom = CustomLSTM(K, H, 2).double()
+    custom.load_state_dict(torch.load(custom_path, weights_only=True))
+    assert scores(custom).dtype == np.float64
+    np.testing.assert_allclose(scores(custom), expected, atol=1e-13, rtol=0)
+    # float32 weights still give a float32 module.
+    assert to_module(
+        from_module(TorchLSTM(K, H, 1)), "custom"
+    ).decoder.weight.dtype == (torch.float32)

@@ -287,3 +287,50 @@ def test_cli_export_onnx(tmp_path, capsys, monkeypatch):
     assert "wrote exports/tiny_torch_3_1_unroll4.onnx" in capsys.readouterr().out
     assert cli.main([*argv, "--opset", "5"]) == 2
     assert "--opset: 5 is not supported" in capsys.readouterr().err
+
+
+def test_check_text_outside_the_charset_is_refused(tmp_path, capsys, monkeypatch):
+    meta = tmp_path / "meta.txt"
+    meta.write_text(repr({"charset": list(CHARSET)}))
+    src = tmp_path / "tiny_torch_3_1.pth"
+    TorchLSTM(len(CHARSET), 3, 1).save_model(src)
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "t_torch_3_1.onnx"
+    argv = ["export", str(src), "--format", "onnx", "--meta", str(meta), "-o", str(out)]
+
+    # A text the user gives is checked on as it is, or refused naming the characters.
+    text = tmp_path / "text.txt"
+    text.write_text("abcdexyz", encoding="utf-8")
+    assert cli.main([*argv, "--check-text", str(text)]) == 2
+    err = capsys.readouterr().err
+    assert "3 character(s) not in the model's charset: 'x', 'y', 'z'" in err
+    assert not out.exists()
+
+    # The default text may hold others: they are skipped, and the line says so.
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "input.txt").write_text("ab!cde?\n" * 4, encoding="utf-8")
+    assert cli.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "checking on the first 20 characters of data/input.txt, 12 characters " in (
+        printed
+    )
+    assert "outside the charset skipped" in printed
+
+
+def test_check_lines_say_passed_and_the_bound_applied(weights):
+    model = export_onnx.build(weights)
+    indices = np.arange(40) % weights.char_size
+    lines = export_onnx.check(model, weights, indices, atol=1e-5, rtol=1e-3)
+    compared = [line for line in lines if " vs " in line]
+    assert len(compared) == 2
+    for line in compared:
+        assert "passed: max abs diff" in line
+        assert "(atol 1e-05 + rtol 0.001 * |ref|)" in line
+        diff = float(line.split("max abs diff ")[1].split(",")[0])
+        bound = float(line.split("bound there ")[1].split(" ")[0])
+        ratio = float(line.split("worst diff/bound ")[1])
+        assert 0 < diff <= bound and 1e-5 <= bound and 0 < ratio <= 1
+
+    with pytest.raises(LstmkitError, match="FAILED: max abs diff") as failed:
+        export_onnx.check(model, weights, indices, atol=0.0, rtol=0.0)
+    assert "worst diff/bound inf" in str(failed.value)
