@@ -59,7 +59,7 @@ THREAD_VARIABLES = (
 WORKLOADS = ("score", "generate", "batch")
 # Backends that run another backend's code on weights that went through a file: their
 # speed is that backend's, and ``lstmkit verify`` checks their exactness.
-SAME_CODE_AS = {"safetensors": "torch"}
+SAME_CODE_AS = {"safetensors": "numpy"}
 
 
 @dataclass
