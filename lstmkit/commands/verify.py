@@ -20,11 +20,11 @@ from lstmkit.verify import (
     DEFAULT_ATOL,
     DEFAULT_CHUNKS,
     DEFAULT_RTOL,
-    PATTERN_LABELS,
     OptionError,
     VerifyReport,
     verify,
 )
+from lstmkit.verify_report import PATTERN_LABELS
 
 DEFAULT_CHARS = 2000
 EXIT_MISMATCH = 1
