@@ -70,11 +70,6 @@ def from_module(model: CharModel, source: str = "") -> LSTMWeights:
     raise LstmkitError(f"model: cannot convert a {type(model).__name__}")
 
 
-def kind_of(model: CharModel) -> str:
-    """``"torch"`` or ``"custom"``."""
-    return "torch" if isinstance(model, TorchLSTM) else "custom"
-
-
 def default_output(src: str | os.PathLike, spec: ModelSpec, folder=None) -> Path:
     """``<stem>_<kind>_<args>.pth`` beside ``src`` (or in ``folder``), where
     ``<stem>`` is the source's name without its own convention suffix."""

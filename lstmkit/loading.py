@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import ast
-import json
 import os
 import re
 from dataclasses import dataclass
@@ -316,25 +315,13 @@ def _char_size(state: dict[str, np.ndarray], path: Path) -> int:
 
 def _load_safetensors(path: Path, spec: ModelSpec | None) -> LoadedModel:
     # imported here: export_meta builds on this module's ModelSpec
-    from lstmkit.export_meta import FORMAT_NAME, check_version
+    from lstmkit.export_meta import FORMAT_NAME, check_version, parse_charset
 
     tensors, info = fileio.read_safetensors(path)
     if info.get("format") == FORMAT_NAME:
         check_version(info, str(path))
     weights = from_torch_state(tensors, path.name)
-    charset = None
-    if "charset" in info:
-        try:
-            charset = tuple(json.loads(info["charset"]))
-        except (ValueError, TypeError) as exc:
-            raise LstmkitError(
-                f"{path}: metadata 'charset' is not a JSON list"
-            ) from exc
-        if len(charset) != weights.char_size:
-            raise LstmkitError(
-                f"{path}: metadata charset has {len(charset)} characters, the weights "
-                f"have char_size {weights.char_size}"
-            )
+    charset = parse_charset(info, weights.char_size, str(path))
     kind = KIND_OF_CLASS.get(info.get("model_class", ""), "torch")
     named = spec or ModelSpec(kind, weights.hidden_size, weights.num_layers)
     return LoadedModel(weights, named, charset, path)

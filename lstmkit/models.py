@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -173,12 +174,18 @@ class CharModel(nn.Module):
         self.reset_state()
 
     def _state_from_safetensors(self, path: str) -> dict[str, torch.Tensor]:
-        from lstmkit.weights import from_torch_state, to_custom_state
+        # The one safetensors reader (format version and charset checked), imported
+        # here because lstmkit.loading builds on this floor.
+        from lstmkit.loading import load_model_file
+        from lstmkit.weights import to_custom_state
 
-        tensors, _ = fileio.read_safetensors(path)
-        if isinstance(self, CustomLSTM):
-            tensors = to_custom_state(from_torch_state(tensors, path))
-        return {k: torch.from_numpy(v.copy()) for k, v in tensors.items()}
+        weights = load_model_file(path).weights
+        tensors = (
+            to_custom_state(weights)
+            if isinstance(self, CustomLSTM)
+            else (weights.tensors())
+        )
+        return {k: torch.from_numpy(np.array(v)) for k, v in tensors.items()}
 
     def _describe(self) -> str:
         return (

@@ -527,7 +527,14 @@ def test_output_that_is_a_folder(files, tmp_path, capsys):
     assert "is a folder" in cli_error(capsys, argv + ["--force"])
 
 
-def test_train_checks_the_save_folder_before_training(tmp_path):
+@pytest.mark.parametrize(
+    "save, message",
+    [
+        ("nowhere/t_torch_4_1.pth", "nowhere does not exist"),
+        ("t.safetensors", r"must end in \.pth or \.pt.*name it t\.pth"),
+    ],
+)
+def test_train_checks_model_save_before_training(tmp_path, save, message):
     text = tmp_path / "input.txt"
     text.write_text("abc ab\n" * 30, encoding="utf-8")
     epochs = []
@@ -535,10 +542,10 @@ def test_train_checks_the_save_folder_before_training(tmp_path):
         data_set=str(text),
         model_args=(4, 1),
         num_epoch=1,
-        model_save=str(tmp_path / "nowhere" / "t_torch_4_1.pth"),
+        model_save=str(tmp_path / save),
         progress=False,
     )
-    with pytest.raises(LstmkitError, match="nowhere does not exist"):
+    with pytest.raises(LstmkitError, match=message):
         train(config, on_epoch=epochs.append)
     assert epochs == []  # refused before the first epoch, not at the first save
 
@@ -711,24 +718,6 @@ def test_output_name_contradicting_format_or_class_is_refused(
     assert main([str(a) for a in argv[:-1] + [good]]) == 0
     if good.suffix == ".pth" and spec_from_name(good) is not None:  # keys must fit it
         assert load_model_file(good).spec == spec_from_name(good)
-
-
-def test_train_model_save_must_be_a_pth(tmp_path):
-    text = tmp_path / "input.txt"
-    text.write_text("abc ab\n" * 30, encoding="utf-8")
-    epochs = []
-    config = TrainConfig(
-        data_set=str(text),
-        model_args=(4, 1),
-        num_epoch=1,
-        model_save=str(tmp_path / "t.safetensors"),
-        progress=False,
-    )
-    with pytest.raises(
-        LstmkitError, match=r"must end in \.pth or \.pt.*name it t\.pth"
-    ):
-        train(config, on_epoch=epochs.append)
-    assert epochs == []
 
 
 def test_output_path_is_checked_before_the_source_is_read(files, tmp_path, capsys):
