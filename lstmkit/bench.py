@@ -9,7 +9,8 @@ For each model size TorchLSTM(K, H, L) and each thread count, three workloads:
 Beside each backend's characters per second stand two ratios, both measured in the
 same process and the same rounds: to plain ``nn.LSTM`` + ``nn.Linear`` in eager
 PyTorch (what a user would pick instead) and to the machine's limit (only the matrix
-products the workload needs, in NumPy and in torch, the faster of the two). And the
+products the workload needs, in NumPy and in torch, each in both layouts, the fastest
+of the four). And the
 largest absolute difference of the scores from ``numpy64`` on the same input.
 
 Each thread count runs in a subprocess of its own. BLAS libraries size their thread

@@ -54,9 +54,9 @@ def _header(result: dict) -> list[str]:
         "",
         "Columns: characters per second; x eager = divided by plain nn.LSTM + "
         "nn.Linear in eager PyTorch on the same workload; x limit = divided by the "
-        "machine's limit (the workload's matrix products alone, the faster of NumPy "
-        "and torch, named in its row); max abs diff = the largest |score - numpy64| "
-        "on the same input.",
+        "machine's limit (the workload's matrix products alone, the fastest of NumPy "
+        "and torch in either layout, W x or x W^T, named in its row); max abs diff = "
+        "the largest |score - numpy64| on the same input.",
     ]
     busiest = max(
         filter(None, [machine["load_average_start"], machine["load_average_end"]]),

@@ -128,6 +128,37 @@ def test_reset_state_and_state_copies(name):
     np.testing.assert_allclose(backend.run(INDICES[:6]), first, atol=1e-6, rtol=0)
 
 
+@pytest.mark.parametrize("L", [1, 3])
+@pytest.mark.parametrize("name", BACKENDS)
+def test_state_changes_between_single_steps(name, L, initial_state):
+    """One-character calls mixed with longer calls, set_state and reset_state: the
+    numpy backend's one-step path keeps state of its own (the pending recurrent
+    terms), and every change of state from outside must reach it."""
+    weights = random_weights(K, 6, L, seed=11)
+    states = [initial_state(L, 6, seed=seed) for seed in (7, 8)]
+    x = INDICES
+
+    def script(backend):
+        out = [backend.run(x[t : t + 1]) for t in range(3)]
+        out.append(backend.run(x[3:7]))
+        out += [backend.run(x[t : t + 1]) for t in range(7, 9)]
+        backend.set_state(*states[0])
+        out += [backend.run(x[t : t + 1]) for t in range(9, 12)]
+        backend.reset_state()
+        out += [backend.run(x[t : t + 1]) for t in range(12, 14)]
+        backend.set_state(*states[1])
+        out.append(backend.run(x[14:16]))
+        return np.concatenate(out)
+
+    expected = script(backends.create(backends.REFERENCE, weights))
+    got = script(backends.create(name, weights))
+    np.testing.assert_allclose(got, expected, atol=1e-5, rtol=1e-5)
+    # each state change shows in the scores: a backend ignoring one would fail
+    ignoring = backends.create(backends.REFERENCE, weights)
+    unchanged = np.concatenate([ignoring.run(x[t : t + 1]) for t in range(16)])
+    assert np.abs(unchanged - expected)[9:].max() > 1e-3
+
+
 @pytest.mark.parametrize("name", BACKENDS)
 def test_set_state_refuses_wrong_shapes(name):
     backend = backends.create(name, random_weights(K, 4, 2))
