@@ -14,12 +14,19 @@ Two speeds per run, in characters trained per second: over the training steps on
 (forward, backward, clipping, Adam; what a hand-written loop would time) and over the
 whole call of ``train`` (with its loading, the held-out scoring after each epoch and
 the saves).
+
+And what the machine allows at most, measured in the same run: the fewest
+floating-point operations a trained character needs (:func:`training_flops`) against
+the rate of a large float32 matrix product (:func:`matmul_rate`), the best case of
+any training code. A speed target above that bound cannot be met on the machine by
+any batch size.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import tempfile
 import threading
@@ -107,6 +114,9 @@ def run(config: BenchConfig) -> dict:
     torch.manual_seed(config.seed)
     initial_loss = evaluate(build_model(base, len(metadata.charset)), eval_ix, 1)
 
+    K, (H, L) = len(metadata.charset), config.model_args
+    rate = matmul_rate()
+    flops = training_flops(K, H, L)
     runs = []
     with loads, tempfile.TemporaryDirectory() as folder:
         for index, setting in enumerate(config.settings):
@@ -143,8 +153,44 @@ def run(config: BenchConfig) -> dict:
         },
         "initial_loss": initial_loss,
         "runs": runs,
-        "targets": _targets(runs),
+        "bound": {
+            "matmul_flops_per_second": rate["flops_per_second"],
+            "matmul_size": rate["size"],
+            "training_flops_per_char": flops,
+            "chars_per_second": rate["flops_per_second"] / flops,
+        },
+        "targets": _targets(runs, rate["flops_per_second"] / flops),
     }
+
+
+def training_flops(char_size: int, hidden_size: int, num_layers: int) -> int:
+    """The fewest floating-point operations one trained character needs: a lower
+    bound, so the speed it gives is an upper bound.
+
+    Counted: the matrix products alone, each multiply-add as two operations. Forward
+    per layer the recurrent (4H, H) product and, above layer 0, the (4H, H) input
+    product (layer 0's one-hot input is a row lookup: none), then the (K, H) decoder;
+    backward, each of these twice (the gradient of its input and of its weights).
+    Not counted: the gates' arithmetic, the loss, the optimiser.
+    """
+    K, H, L = char_size, hidden_size, num_layers
+    products = L * 4 * H * H + (L - 1) * 4 * H * H + K * H  # multiply-adds
+    return 3 * 2 * products
+
+
+def matmul_rate(size: int = 2048, repeat: int = 5) -> dict:
+    """Floating-point operations per second of a (size, size) float32 matrix product
+    in torch, on torch's current threads: the best of ``repeat`` after a warm-up."""
+    a = torch.rand(size, size)
+    b = torch.rand(size, size)
+    out = torch.empty(size, size)
+    torch.matmul(a, b, out=out)
+    best = math.inf
+    for _ in range(repeat):
+        start = time.perf_counter()
+        torch.matmul(a, b, out=out)
+        best = min(best, time.perf_counter() - start)
+    return {"flops_per_second": 2 * size**3 / best, "size": size}
 
 
 def save(result: dict, folder: str | os.PathLike, stem: str = "train") -> list[Path]:
@@ -162,6 +208,8 @@ def save(result: dict, folder: str | os.PathLike, stem: str = "train") -> list[P
 def to_markdown(result: dict) -> str:
     """The results as a Markdown page: settings, a table, the targets."""
     c, m, v = result["config"], result["machine"], result["versions"]
+    b = result["bound"]
+    best = max(r["chars_per_second_steps"] for r in result["runs"])
     samples = [s["load_1min"] for s in m["load_average_samples"]]
     load = (
         f"{min(samples):.2f} to {max(samples):.2f} (1-minute, sampled every "
@@ -210,6 +258,19 @@ def to_markdown(result: dict) -> str:
         "`train` call, with the held-out scoring after each epoch. chars/CPU s: per "
         "second of this process's CPU time over that call, which a busy machine "
         "changes less than the wall time. x seed: the ratio to the first row.",
+        "",
+        "## What the machine allows",
+        "",
+        f"A ({b['matmul_size']}, {b['matmul_size']}) float32 matrix product in torch "
+        f"ran at {b['matmul_flops_per_second'] / 1e9:,.1f} GFLOP/s on "
+        f"{c['threads']} thread(s) in this run. One trained character needs at least "
+        f"{b['training_flops_per_char'] / 1e6:,.2f} MFLOP in matrix products "
+        "(forward: each layer's recurrent product and, above the first, its input "
+        "product, and the decoder; backward: each of them twice; the gates, loss and "
+        "optimiser not counted). So no training code can pass "
+        f"{b['chars_per_second']:,.0f} characters per second here at any batch "
+        f"size; the runs above reached {best / b['chars_per_second']:.0%} of that at "
+        "best.",
         "",
         "## Targets (issue 7)",
         "",
@@ -282,10 +343,12 @@ def _summary(entry: dict) -> str:
     )
 
 
-def _targets(runs: list[dict]) -> list[dict]:
-    """Issue 7's training target, each later run against the first."""
+def _targets(runs: list[dict], bound: float) -> list[dict]:
+    """Issue 7's training target, each later run against the first; ``bound`` is
+    the machine's most characters per second (see :func:`training_flops`)."""
     targets = []
     first = runs[0]
+    needed = SPEED_TARGET * first["chars_per_second_steps"]
     for entry in runs[1:]:
         name = entry["setting"]["name"]
         targets += [
@@ -293,7 +356,10 @@ def _targets(runs: list[dict]) -> list[dict]:
                 "target": f"{name}: at least {SPEED_TARGET:g} times the characters "
                 "per second of the first row (training steps)",
                 "value": f"{entry['vs_first_steps']:.1f} times "
-                f"({entry['vs_first_wall']:.1f} over the whole call)",
+                f"({entry['vs_first_wall']:.1f} over the whole call); "
+                f"{SPEED_TARGET:g} times is {needed:,.0f} chars/s, "
+                f"{needed / bound:.1f} times the machine's bound of "
+                f"{bound:,.0f}",
                 "met": entry["vs_first_steps"] >= SPEED_TARGET,
             },
             {

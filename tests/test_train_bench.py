@@ -54,10 +54,34 @@ def test_run_trains_each_setting_and_scores_the_same_slice(text, tmp_path):
         result["runs"][1]["held_out_loss"] <= result["runs"][0]["held_out_loss"],
     ]
 
+    bound = result["bound"]
+    assert bound["chars_per_second"] == pytest.approx(
+        bound["matmul_flops_per_second"] / bound["training_flops_per_char"]
+    )
+    assert bound["training_flops_per_char"] == bench_train.training_flops(
+        result["config"]["char_size"], 8, 1
+    )
+
     md, data = bench_train.save(result, tmp_path / "out", "tiny")
     assert json.loads(data.read_text())["runs"][1]["setting"]["batch_size"] == 4
     page = md.read_text()
     assert "| one stream | 1 | 20 |" in page and "| four streams | 4 | 10 |" in page
+    assert "## What the machine allows" in page
+    assert f"{bound['chars_per_second']:,.0f} characters per second" in page
+
+
+def test_training_flops_counts_each_product_three_times():
+    # K=5, H=3, L=2, written out matrix by matrix (multiply-adds, forward):
+    # layer 0: W_hh (12 x 3); layer 1: W_ih (12 x 3) and W_hh (12 x 3); decoder 5 x 3.
+    # Layer 0's W_ih meets a one-hot input: a lookup, no arithmetic.
+    forward = 12 * 3 + (12 * 3 + 12 * 3) + 5 * 3
+    assert bench_train.training_flops(5, 3, 2) == 2 * 3 * forward == 738
+    assert bench_train.training_flops(63, 256, 1) == 6 * (1024 * 256 + 63 * 256)
+
+
+def test_matmul_rate_is_a_positive_rate():
+    rate = bench_train.matmul_rate(size=64, repeat=2)
+    assert rate["size"] == 64 and 0 < rate["flops_per_second"] < float("inf")
 
 
 def test_held_out_tail_too_short_is_named(text):
