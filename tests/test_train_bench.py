@@ -79,9 +79,11 @@ def test_training_flops_counts_each_product_three_times():
     assert bench_train.training_flops(63, 256, 1) == 6 * (1024 * 256 + 63 * 256)
 
 
-def test_matmul_rate_is_a_positive_rate():
-    rate = bench_train.matmul_rate(size=64, repeat=2)
-    assert rate["size"] == 64 and 0 < rate["flops_per_second"] < float("inf")
+def test_matmul_rate_takes_the_fastest_library_and_size():
+    rate = bench_train.matmul_rate(1, sizes=(32, 64))
+    assert set(rate["rates"]) == {"numpy 32", "torch 32", "numpy 64", "torch 64"}
+    assert rate["flops_per_second"] == max(rate["rates"].values()) > 0
+    assert rate["rates"][rate["by"]] == rate["flops_per_second"]
 
 
 def test_held_out_tail_too_short_is_named(text):
