@@ -17,7 +17,7 @@ import os
 import sys
 from pathlib import Path
 
-from lstmkit.bench_train import BenchConfig, run, save, to_markdown
+from lstmkit.bench_train import BenchConfig, Setting, run, save, to_markdown
 from lstmkit.errors import LstmkitError
 from lstmkit.train import parse_model_args
 
@@ -48,6 +48,13 @@ def main(argv: list[str] | None = None) -> int:
         default=d.eval_chars,
         help="held-out characters scored (default %(default)s)",
     )
+    p.add_argument(
+        "--setting",
+        action="append",
+        metavar="B,CHUNK,LR",
+        help="a run of B streams, chunks of CHUNK characters, Adam rate LR, instead "
+        "of the two default ones; repeatable (the first is the ratios' base)",
+    )
     p.add_argument("--out", default=os.path.relpath(HERE / "results"))
     p.add_argument("--stem", default="train", help="file names: STEM.md, STEM.json")
     args = p.parse_args(argv)
@@ -65,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         eval_chars=args.eval_chars,
     )
     try:
+        if args.setting:
+            config.settings = tuple(parse_setting(text) for text in args.setting)
         result = run(config)
         paths = save(result, args.out, args.stem)
     except LstmkitError as exc:
@@ -74,6 +83,23 @@ def main(argv: list[str] | None = None) -> int:
     for path in paths:
         print(f"wrote {path}")
     return 0
+
+
+def parse_setting(text: str) -> Setting:
+    """``B,CHUNK,LR`` as a Setting named by its values."""
+    try:
+        batch, chunk, lr = text.split(",")
+        setting = Setting(
+            f"B={batch} chunk={chunk} lr={lr}", int(batch), int(chunk), float(lr)
+        )
+    except ValueError as exc:
+        raise LstmkitError(
+            f"--setting: expected B,CHUNK,LR such as 32,100,0.006, got {text!r}"
+        ) from exc
+    sizes = (setting.batch_size, setting.train_seq_size)
+    if min(sizes) < 1 or not setting.learning_rate > 0:  # NaN too
+        raise LstmkitError(f"--setting: B and CHUNK must be >= 1 and LR > 0: {text!r}")
+    return setting
 
 
 if __name__ == "__main__":

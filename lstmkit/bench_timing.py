@@ -283,9 +283,12 @@ def _limit_runner(limit: str, weights: LSTMWeights, workload: Workload) -> Prepa
         """A (rows, cols) matrix times ``count`` vectors (one bare vector if None),
         into a buffer allocated once."""
         if transposed:
+            # torch writes x W^T of a bare vector as a (1, rows) product, and warns
+            # when ``out`` has another shape: its vector is a row of one
+            vectors = (1 if library == "torch" else None) if count is None else count
             matrix = array(cols, rows)
-            x = array(cols) if count is None else array(count, cols)
-            out = array(rows) if count is None else array(count, rows)
+            x = array(cols) if vectors is None else array(vectors, cols)
+            out = array(rows) if vectors is None else array(vectors, rows)
             return lambda: multiply(x, matrix, out=out)
         matrix = array(rows, cols)
         x = array(cols) if count is None else array(cols, count)

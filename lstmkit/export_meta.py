@@ -146,6 +146,33 @@ def parse_charset(info: dict[str, str], K: int, what: str) -> tuple[str, ...] | 
     return _check_charset(charset, K, f"{what}: metadata 'charset'")
 
 
+def check_same_charset(
+    expected: tuple[str, ...] | None,
+    found: tuple[str, ...] | None,
+    source: object,
+    export: object,
+) -> None:
+    """Refuses an export whose charset differs from its source's; either unknown
+    (None) passes, since there is nothing to compare.
+
+    Raises:
+        LstmkitError: naming the first index where the two differ.
+    """
+    if expected is None or found is None or tuple(expected) == tuple(found):
+        return
+    if len(expected) != len(found):
+        detail = f"{len(found)} characters against {len(expected)}"
+    else:
+        pairs = enumerate(zip(expected, found, strict=True))
+        k = next(i for i, (a, b) in pairs if a != b)
+        detail = f"index {k} is {found[k]!r} there and {expected[k]!r} in {source}"
+    raise LstmkitError(
+        f"{export}: its charset differs from the model's ({detail}); the same scores "
+        "would stand for other characters. Export the model again with the metadata "
+        "it was trained with (lstmkit export --meta)"
+    )
+
+
 def _check_charset(charset, K: int, what: str) -> tuple[str, ...]:
     if not isinstance(charset, (list, tuple)) or not all(
         isinstance(ch, str) and len(ch) == 1 for ch in charset

@@ -210,13 +210,18 @@ def read_pth(path: str | os.PathLike) -> dict:
         and isinstance(state["state_dict"], dict)
     ):
         state = state["state_dict"]  # a checkpoint wrapping the state dict
-    if not isinstance(state, dict) or not all(
-        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
-    ):
+    if not isinstance(state, dict):
         raise LstmkitError(
             f"{path}: expected a state dict (names to tensors), found "
             f"{type(state).__name__}; save weights with model.save_model(path)"
         )
+    for key, value in state.items():
+        if not (isinstance(key, str) and isinstance(value, torch.Tensor)):
+            raise LstmkitError(
+                f"{path}: expected a state dict (names to tensors), but entry "
+                f"{key!r} holds a {type(value).__name__}; save weights with "
+                "model.save_model(path)"
+            )
     return state
 
 

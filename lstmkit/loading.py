@@ -15,6 +15,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,6 +23,7 @@ from lstmkit import fileio
 from lstmkit import metadata as meta_mod
 from lstmkit.errors import LstmkitError
 from lstmkit.weights import (
+    TORCH_GATES,
     LSTMWeights,
     check_state_dict,
     custom_state_shapes,
@@ -31,6 +33,9 @@ from lstmkit.weights import (
     infer_torch_sizes,
     torch_state_shapes,
 )
+
+if TYPE_CHECKING:  # export_meta builds on this module's ModelSpec
+    from lstmkit.export_meta import Description
 
 KINDS = ("torch", "custom")
 CLASS_OF_KIND = {"torch": "TorchLSTM", "custom": "CustomLSTM"}
@@ -315,13 +320,41 @@ def _char_size(state: dict[str, np.ndarray], path: Path) -> int:
 
 def _load_safetensors(path: Path, spec: ModelSpec | None) -> LoadedModel:
     # imported here: export_meta builds on this module's ModelSpec
-    from lstmkit.export_meta import FORMAT_NAME, check_version, parse_charset
+    from lstmkit.export_meta import FORMAT_NAME, parse, parse_charset
 
     tensors, info = fileio.read_safetensors(path)
-    if info.get("format") == FORMAT_NAME:
-        check_version(info, str(path))
     weights = from_torch_state(tensors, path.name)
-    charset = parse_charset(info, weights.char_size, str(path))
-    kind = KIND_OF_CLASS.get(info.get("model_class", ""), "torch")
-    named = spec or ModelSpec(kind, weights.hidden_size, weights.num_layers)
-    return LoadedModel(weights, named, charset, path)
+    if info.get("format") != FORMAT_NAME:  # another tool's file of TorchLSTM tensors
+        charset = parse_charset(info, weights.char_size, str(path))
+        kind = KIND_OF_CLASS.get(info.get("model_class", ""), "torch")
+        named = spec or ModelSpec(kind, weights.hidden_size, weights.num_layers)
+        return LoadedModel(weights, named, charset, path)
+    # lstmkit's own export: every entry it writes must agree with the tensors
+    description = parse(info, str(path))
+    _check_description(description, info, weights, path)
+    named = spec or description.spec
+    return LoadedModel(weights, named, description.charset, path)
+
+
+def _check_description(
+    description: Description, info: dict, weights: LSTMWeights, path: Path
+) -> None:
+    """Refuses an lstmkit safetensors file whose metadata says other than its
+    tensors: nothing in it is silently ignored."""
+    said = (description.char_size, description.spec.hidden_size)
+    said += (description.spec.num_layers,)
+    held = (weights.char_size, weights.hidden_size, weights.num_layers)
+    if said != held:
+        raise LstmkitError(
+            f"{path}: its metadata 'model_args' says (K, H, L) = {said} but its "
+            f"tensors hold {held}; the file was edited or damaged. Export the model "
+            "again with lstmkit export"
+        )
+    order = ",".join(TORCH_GATES)
+    if info.get("gate_order") != order:
+        raise LstmkitError(
+            f"{path}: its metadata 'gate_order' is {info.get('gate_order')!r}; lstmkit "
+            f"writes and reads only {order!r} (PyTorch's order). Reorder the gates "
+            "of each stacked tensor to that order and set 'gate_order', or export "
+            "the model again with lstmkit export"
+        )

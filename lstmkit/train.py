@@ -134,7 +134,8 @@ def build_model(config: TrainConfig, char_size: int) -> nn.Module:
     except TypeError as exc:
         raise LstmkitError(
             f"--model-args: {config.model_name}(char_size, "
-            f"{', '.join(map(repr, config.model_args))}) failed: {exc}"
+            f"{', '.join(map(repr, config.model_args))}) failed: {exc}; the class "
+            f"takes {config.model_name}{inspect.signature(cls)}"
         ) from exc
     _check_save_name(config)
     if config.model_load:

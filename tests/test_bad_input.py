@@ -754,3 +754,21 @@ def test_random_bytes_as_pth_are_called_corrupt_not_unsafe(tmp_path, capsys):
     assert "refused" not in line and "safetensors" not in line and "()" not in line
     with pytest.raises(LstmkitError, match="corrupt"):
         fileio.read_pth(path)
+
+
+def test_pth_entry_that_is_not_a_tensor_is_named(tmp_path, capsys):
+    path = tmp_path / "odd_torch_3_1.pth"
+    torch.save({"lstm.weight_ih_l0": torch.zeros(12, 4), "epoch": 3}, path)
+    assert main(["verify", str(path), "--length", "4"]) == 2
+    err = capsys.readouterr().err
+    assert "entry 'epoch' holds a int" in err and "save_model" in err
+
+
+def test_model_args_of_the_wrong_count_show_the_signature(tmp_path, capsys):
+    text = tmp_path / "t.txt"
+    text.write_text("abcabc\n" * 20, encoding="utf-8")
+    argv = ["train", "--model-name", "TorchLSTM", "--model-args", "8,1,5,6"]
+    assert main([*argv, "--data-set", str(text), "--num-epoch", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "--model-args: TorchLSTM(char_size, 8, 1, 5, 6) failed" in err
+    assert "the class takes TorchLSTM(char_size" in err

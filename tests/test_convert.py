@@ -113,6 +113,19 @@ def test_convert_refuses_existing_output_and_keeps_it(
     CustomLSTM(K, H, 1).load_model(existing)
 
 
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_convert_refuses_nonfinite_weights_and_writes_nothing(tmp_path, capsys, value):
+    """As verify and export do: the converted file could never be shown to match."""
+    model = TorchLSTM(K, H, 2)
+    with torch.no_grad():
+        model.lstm.weight_hh_l1[3, 2] = value
+    src = tmp_path / f"bad_torch_{H}_2.pth"
+    model.save_model(src)
+    assert cli.main(["convert", str(src), "--to", "custom"]) == 2
+    assert "tensor lstm.weight_hh_l1 holds 1 NaN or infinite" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == [src.name]
+
+
 def test_convert_refuses_writing_over_its_source(save_torch_model):
     src = save_torch_model(K, H, 1)
     with pytest.raises(LstmkitError, match="is the source file"):

@@ -121,6 +121,36 @@ def test_unknown_format_version_is_refused(weights, tmp_path):
         load_model_file(path)
 
 
+@pytest.mark.parametrize(
+    ("entry", "value", "message"),
+    [
+        ("gate_order", "i,o,f,c", "metadata 'gate_order' is 'i,o,f,c'"),
+        ("gate_order", None, "metadata 'gate_order' is None"),
+        (
+            "model_args",
+            '{"char_size": 5, "hidden_size": 64, "num_layers": 2}',
+            r"'model_args' says \(K, H, L\) = \(5, 64, 2\) but its tensors hold "
+            r"\(5, 7, 2\)",
+        ),
+        ("model_class", "GRU", "metadata 'model_class' is 'GRU'"),
+    ],
+)
+def test_metadata_disagreeing_with_the_tensors_is_refused(
+    weights, tmp_path, entry, value, message
+):
+    """Every entry lstmkit writes is read back and checked: an edited file is
+    refused, never half-believed."""
+    path = tmp_path / "edited.safetensors"
+    info = export_safetensors.metadata(weights)
+    if value is None:
+        del info[entry]
+    else:
+        info[entry] = value
+    save_file(export_safetensors.tensors(weights), str(path), metadata=info)
+    with pytest.raises(LstmkitError, match=message):
+        load_model_file(path)
+
+
 def test_nonfinite_weights_refused_and_nothing_written(weights, tmp_path):
     weights.decoder_bias[2] = np.inf
     path = tmp_path / "m.safetensors"

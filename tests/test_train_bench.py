@@ -103,3 +103,23 @@ def test_script_writes_its_files(text, tmp_path, capsys):
 
     assert main([*args[:-4], "--seconds", "0"]) == 2
     assert "--seconds" in capsys.readouterr().err
+
+
+def test_script_runs_the_settings_given(text, tmp_path, capsys):
+    main = runpy.run_path(str(SCRIPT))["main"]
+    args = ["--text", str(text), "--model-args", "8,1", "--seconds", "0.2"]
+    args += ["--eval-chars", "50", "--out", str(tmp_path), "--stem", "trial"]
+    assert main([*args, "--setting", "2,10,0.01"]) == 0
+    runs = json.loads((tmp_path / "trial.json").read_text())["runs"]
+    assert [r["setting"] for r in runs] == [
+        {
+            "name": "B=2 chunk=10 lr=0.01",
+            "batch_size": 2,
+            "train_seq_size": 10,
+            "learning_rate": 0.01,
+        }
+    ]
+    capsys.readouterr()
+    for bad in ("2,10", "0,10,0.01", "2,10,-1", "2,10,nan"):
+        assert main([*args, "--setting", bad]) == 2
+        assert "--setting:" in capsys.readouterr().err

@@ -602,6 +602,31 @@ def test_cli_onnx_files(abcd, tmp_path, capsys):
     assert "onnx:good.onnx (" not in out.split("FAILED:")[1]
 
 
+def test_cli_onnx_file_with_another_charset_is_refused(abcd, tmp_path, capsys):
+    """Right scores index by index, wrong characters: a file exported with another
+    metadata file (or edited) must not pass as the model's export."""
+    pytest.importorskip("lstmkit.backends.onnx_backend", exc_type=ImportError)
+    from lstmkit import export_onnx
+    from lstmkit.loading import load_model_file
+
+    model, meta = abcd
+    weights = load_model_file(model).weights
+    same, swapped = tmp_path / "same.onnx", tmp_path / "swapped.onnx"
+    export_onnx.export(weights, same, charset=tuple("abcd"))
+    export_onnx.export(weights, swapped, charset=tuple("bacd"))
+
+    argv = ["verify", str(model), "--meta", str(meta), "--text", "abcdab"]
+    assert cli.main([*argv, "--onnx", str(same)]) == 0
+    capsys.readouterr()
+    assert cli.main([*argv, "--onnx", str(swapped)]) == 2
+    err = capsys.readouterr().err
+    assert "swapped.onnx: its charset differs from the model's" in err
+    assert "index 0 is 'b' there and 'a' in" in err
+    # without a charset on the model's side there is nothing to compare
+    no_charset = ["verify", str(model), "--length", "6", "--onnx", str(swapped)]
+    assert cli.main(no_charset) == 0
+
+
 def table_lines(out: str) -> list[str]:
     """The table's header and rows, the rule excluded."""
     lines = out.splitlines()

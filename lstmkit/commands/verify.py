@@ -15,6 +15,7 @@ import numpy as np
 from lstmkit import backends, metadata
 from lstmkit.commands.convert import add_spec_options, spec_from_args
 from lstmkit.errors import LstmkitError
+from lstmkit.export_meta import check_same_charset
 from lstmkit.loading import LoadedModel, load_model_file
 from lstmkit.verify import (
     DEFAULT_ATOL,
@@ -139,7 +140,7 @@ def run(args) -> int:
             loaded.weights,
             indices,
             backends=_backend_list(args.backends),
-            extra=_onnx_backends(args.onnx),
+            extra=_onnx_backends(args.onnx, loaded),
             chunks=_chunks(args.chunks),
             atol=args.atol,
             rtol=args.rtol,
@@ -235,7 +236,9 @@ def _chunks(value: str) -> int | list[int]:
     return parts[0] if len(parts) == 1 else parts
 
 
-def _onnx_backends(paths: list[str]) -> dict:
+def _onnx_backends(paths: list[str], loaded: LoadedModel) -> dict:
+    """An ONNX file backend per path; a file whose charset differs from the model's
+    is refused: its scores would be right index by index and its text wrong."""
     if not paths:
         return {}
     try:
@@ -248,7 +251,9 @@ def _onnx_backends(paths: list[str]) -> dict:
     out = {}
     for k, path in enumerate(paths):
         name = f"onnx:{Path(path).name}"
-        out[name if name not in out else f"{name}#{k + 1}"] = OnnxFileBackend(path)
+        backend = OnnxFileBackend(path)
+        check_same_charset(loaded.charset, backend.info.charset, loaded.path, path)
+        out[name if name not in out else f"{name}#{k + 1}"] = backend
     return out
 
 
