@@ -182,3 +182,21 @@ def test_workloads_option_picks_workloads_and_refuses_unknown_names():
         with pytest.raises(LstmkitError, match="--workloads"):
             bench.Settings(only=bad).validate()
     assert main(["bench", "--quick", "--workloads", "scores"]) == 2
+
+
+def test_readme_quotes_the_latest_benchmark(tmp_path, capsys):
+    """The README's benchmark tables are benchmarks/results/latest.md's, unchanged:
+    rerunning the benchmark without benchmarks/quote_readme.py fails here."""
+    import runpy
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "quote_readme.py"
+    quote_readme = runpy.run_path(str(script))["main"]
+    assert quote_readme(["--check"]) == 0
+    # the check can fail: one figure changed in a copy of the README is caught
+    readme = (script.parents[1] / "README.md").read_text(encoding="utf-8")
+    row = next(line for line in readme.splitlines() if line.startswith("| 128x1"))
+    copy = tmp_path / "README.md"
+    copy.write_text(readme.replace(row, row.replace("|", "| 1", 3)), encoding="utf-8")
+    assert quote_readme(["--check", "--readme", str(copy)]) == 1
+    assert "does not quote" in capsys.readouterr().err
