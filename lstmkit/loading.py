@@ -278,34 +278,38 @@ def _load_state(path: Path, state: dict[str, np.ndarray], spec: ModelSpec | None
             f"H={named.hidden_size}, L={named.num_layers})",
         )
     except LstmkitError as exc:
-        raise LstmkitError(f"{exc}; {_fit_hint(path, state)}") from exc
+        found = _fitting_spec(path, state)
+        if found is None:
+            raise LstmkitError(f"{exc}; {NAMING_HELP}") from exc
+        # the whole file is another size or class: say that plainly, not key by key
+        match = NAME_PATTERN.match(path.stem)
+        stem = match["stem"] if match and match["stem"] else path.stem
+        said = "its name says" if spec is None else "the options say"
+        raise LstmkitError(
+            f"{path}: {said} {named.class_name}(H={named.hidden_size}, "
+            f"L={named.num_layers}) but it holds a {found.class_name} with "
+            f"H={found.hidden_size}, L={found.num_layers}: rename it "
+            f"{stem}_{found.file_suffix()}{path.suffix} or pass --model-class "
+            f"{found.kind} --hidden-size {found.hidden_size} --num-layers "
+            f"{found.num_layers}"
+        ) from exc
     convert = from_torch_state if named.kind == "torch" else from_custom_state
     return LoadedModel(convert(state, source), named, None, path)
 
 
-def _fit_hint(path: Path, state: dict[str, np.ndarray]) -> str:
-    """How to fix a file whose name gives the wrong class or sizes."""
+def _fitting_spec(path: Path, state: dict[str, np.ndarray]) -> ModelSpec | None:
+    """The class and sizes whose keys and shapes the file holds exactly, or None
+    when it holds no one class's whole state dict (no safe guess then)."""
     try:
         found = spec_from_state(state)
     except LstmkitError:
-        found = None
-    if found is not None:
-        shapes = torch_state_shapes if found.kind == "torch" else custom_state_shapes
-        K = _char_size(state, path)
-        if shapes(K, found.hidden_size, found.num_layers) != {
-            k: tuple(v.shape) for k, v in state.items()
-        }:
-            found = None  # not all of one class's keys and shapes: no safe guess
+        return None
     if found is None:
-        return NAMING_HELP
-    match = NAME_PATTERN.match(path.stem)
-    stem = match["stem"] if match and match["stem"] else path.stem
-    return (
-        f"its keys are a {found.class_name}'s with H={found.hidden_size}, "
-        f"L={found.num_layers}: rename it {stem}_{found.file_suffix()}{path.suffix} "
-        f"or pass --model-class {found.kind} --hidden-size {found.hidden_size} "
-        f"--num-layers {found.num_layers}"
-    )
+        return None
+    shapes = torch_state_shapes if found.kind == "torch" else custom_state_shapes
+    K = _char_size(state, path)
+    held = {k: tuple(v.shape) for k, v in state.items()}
+    return found if shapes(K, found.hidden_size, found.num_layers) == held else None
 
 
 def _char_size(state: dict[str, np.ndarray], path: Path) -> int:

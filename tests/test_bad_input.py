@@ -158,21 +158,35 @@ def test_case04_pickled_objects_are_refused_and_never_run(
 # --------------------------------------------- a .pth that does not fit its name
 
 
-def test_pth_that_does_not_fit_its_name_names_keys_and_shapes(files, tmp_path, capsys):
+def test_pth_that_does_not_fit_its_name_says_what_it_holds(files, tmp_path, capsys):
     # TorchLSTM(K, 4, 2) weights under a name that says H=5, L=1
     wrong = copy(files["pth"], tmp_path / "m_torch_5_1.pth")
     line = cli_error(capsys, ["verify", wrong, "--length", "5"])
-    assert "unexpected keys lstm.bias_hh_l1" in line
-    assert "lstm.weight_hh_l0: file has (16, 4), model expects (20, 5)" in line
+    says = "its name says TorchLSTM(H=5, L=1) but it holds a TorchLSTM with H=4, L=2"
+    assert says in line
     assert "rename it m_torch_4_2.pth" in line
 
     # CustomLSTM weights under a TorchLSTM name
     custom = tmp_path / "c_torch_4_1.pth"
     CustomLSTM(K, 4, 1).save_model(custom)
     line = cli_error(capsys, ["convert", custom, "--to", "custom"])
-    assert "missing keys lstm.bias_hh_l0" in line and "unexpected keys" in line
+    assert "but it holds a CustomLSTM with H=4, L=1" in line
     assert "--model-class custom --hidden-size 4 --num-layers 1" in line
     assert sorted(p.name for p in tmp_path.iterdir()) == [custom.name, wrong.name]
+
+
+def test_pth_of_no_whole_class_names_keys_and_shapes(files, tmp_path, capsys):
+    """No safe guess when the file is not one class's whole state dict: then every
+    missing key and wrong shape is listed."""
+    state = torch.load(files["pth"], weights_only=True)
+    del state["lstm.bias_hh_l1"]
+    state["lstm.weight_hh_l0"] = torch.zeros(20, 5)
+    damaged = tmp_path / "d_torch_4_2.pth"
+    torch.save(state, damaged)
+    line = cli_error(capsys, ["verify", damaged, "--length", "5"])
+    assert "missing keys lstm.bias_hh_l1" in line
+    assert "lstm.weight_hh_l0: file has (20, 5), model expects (16, 4)" in line
+    assert "rename it" not in line
 
 
 @pytest.mark.parametrize("cls", [TorchLSTM, CustomLSTM])

@@ -138,9 +138,11 @@ def test_convert_needs_spec_options_for_unconventional_names(tmp_path, capsys):
     CustomLSTM(K, H, 2).save_model(src)
     dst = tmp_path / f"w_torch_{H}_2.pth"
     argv = ["convert", str(src), "--to", "torch", "-o", str(dst)]
-    # Options that give the wrong L are refused, naming the keys that do not fit.
+    # Options that give the wrong L are refused, saying what the file holds.
     assert cli.main(argv + ["--model-class", "custom", "--hidden-size", str(H)]) == 2
-    assert "unexpected keys" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"the options say CustomLSTM(H={H}, L=1) but it holds a CustomLSTM " in err
+    assert f"--model-class custom --hidden-size {H} --num-layers 2" in err
     assert not dst.exists()
     argv += ["--model-class", "custom", "--hidden-size", str(H), "--num-layers", "2"]
     assert cli.main(argv) == 0
