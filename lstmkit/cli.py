@@ -39,8 +39,16 @@ COMMANDS = (
 EXIT_USAGE = 2
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's parser with its usage errors in one line, as every other error of
+    the command line is; the subcommands' parsers are of this class too."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}; see {self.prog} -h\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="lstmkit",
         description="Convert, export and verify character-level LSTM models.",
     )

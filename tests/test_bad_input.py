@@ -786,3 +786,20 @@ def test_model_args_of_the_wrong_count_show_the_signature(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--model-args: TorchLSTM(char_size, 8, 1, 5, 6) failed" in err
     assert "the class takes TorchLSTM(char_size" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["export", "m_torch_3_1.pth", "--format", "tflite"], "invalid choice: 'tflite'"),
+        (["frob"], "invalid choice: 'frob'"),
+        (["verify"], "the following arguments are required: src"),
+    ],
+)
+def test_usage_errors_are_one_line_too(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and "usage:" not in err
+    assert err.rstrip().endswith(" -h")
