@@ -791,7 +791,7 @@ def test_model_args_of_the_wrong_count_show_the_signature(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["export", "m_torch_3_1.pth", "--format", "tflite"], "invalid choice: 'tflite'"),
+        (["export", "m_torch_3_1.pth", "--format", "tflite"], "choice: 'tflite'"),
         (["frob"], "invalid choice: 'frob'"),
         (["verify"], "the following arguments are required: src"),
     ],
