@@ -3,8 +3,8 @@
     .venv/bin/python benchmarks/quote_readme.py [--check]
 
 The README quotes, from benchmarks/results/latest.md, the line saying when and where it
-was measured, the generate and score tables and the targets; the batched table and the
-footnotes stay on the page itself. ``--check`` changes nothing and exits 1 when the
+was measured, the three workloads' tables and the targets; the footnotes on figures
+timed on a prefix stay on the page itself. ``--check`` changes nothing and exits 1 when the
 README's quote differs from what the latest results would give (a test runs it).
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 START = "<!-- benchmark quote: start (benchmarks/quote_readme.py writes this part) -->"
 END = "<!-- benchmark quote: end -->"
-SECTIONS = ("generate", "score", "Against the targets")
+SECTIONS = ("generate", "score", "batched score", "Against the targets")
 
 
 def quote(page: str) -> str:
