@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
 from pathlib import Path
@@ -97,8 +98,11 @@ def parse_setting(text: str) -> Setting:
             f"--setting: expected B,CHUNK,LR such as 32,100,0.006, got {text!r}"
         ) from exc
     sizes = (setting.batch_size, setting.train_seq_size)
-    if min(sizes) < 1 or not setting.learning_rate > 0:  # NaN too
-        raise LstmkitError(f"--setting: B and CHUNK must be >= 1 and LR > 0: {text!r}")
+    rate = setting.learning_rate
+    if min(sizes) < 1 or not (math.isfinite(rate) and rate > 0):
+        raise LstmkitError(
+            f"--setting: B and CHUNK must be >= 1 and LR a finite number > 0: {text!r}"
+        )
     return setting
 
 

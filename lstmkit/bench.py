@@ -236,12 +236,19 @@ def _encode_inputs(meta, text: str, settings: Settings) -> np.ndarray:
     return np.resize(codes, needed)
 
 
-def _run_worker(spec: dict, verbose: bool) -> list[dict]:
-    threads = spec["threads"]
+def thread_env(threads: int) -> dict[str, str]:
+    """The environment of a child process whose every library runs ``threads``
+    threads, and which imports this lstmkit."""
     env = dict(os.environ)
     env.update({variable: str(threads) for variable in THREAD_VARIABLES})
     root = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+    return env
+
+
+def _run_worker(spec: dict, verbose: bool) -> list[dict]:
+    threads = spec["threads"]
+    env = thread_env(threads)
     code = "import sys; from lstmkit.bench import worker_main; sys.exit(worker_main())"
 
     with tempfile.TemporaryDirectory(prefix="lstmkit-bench-") as folder:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lstmkit import bench_train
+from lstmkit import bench_bound, bench_train
 from lstmkit.bench_train import BenchConfig, Setting
 from lstmkit.errors import LstmkitError
 
@@ -49,6 +49,7 @@ def test_run_trains_each_setting_and_scores_the_same_slice(text, tmp_path):
         assert entry["epochs"] == pytest.approx(entry["characters"] / train_chars)
         assert entry["held_out_loss"] < result["initial_loss"]  # it trained
     assert result["runs"][0]["vs_first_steps"] == 1.0
+    assert all(r["check_loss"] is None for r in result["runs"])  # 180 < 2 * 100 + 1
     assert [t["met"] for t in result["targets"]] == [
         result["runs"][1]["vs_first_steps"] >= bench_train.SPEED_TARGET,
         result["runs"][1]["held_out_loss"] <= result["runs"][0]["held_out_loss"],
@@ -58,7 +59,7 @@ def test_run_trains_each_setting_and_scores_the_same_slice(text, tmp_path):
     assert bound["chars_per_second"] == pytest.approx(
         bound["matmul_flops_per_second"] / bound["training_flops_per_char"]
     )
-    assert bound["training_flops_per_char"] == bench_train.training_flops(
+    assert bound["training_flops_per_char"] == bench_bound.training_flops(
         result["config"]["char_size"], 8, 1
     )
 
@@ -75,12 +76,12 @@ def test_training_flops_counts_each_product_three_times():
     # layer 0: W_hh (12 x 3); layer 1: W_ih (12 x 3) and W_hh (12 x 3); decoder 5 x 3.
     # Layer 0's W_ih meets a one-hot input: a lookup, no arithmetic.
     forward = 12 * 3 + (12 * 3 + 12 * 3) + 5 * 3
-    assert bench_train.training_flops(5, 3, 2) == 2 * 3 * forward == 738
-    assert bench_train.training_flops(63, 256, 1) == 6 * (1024 * 256 + 63 * 256)
+    assert bench_bound.training_flops(5, 3, 2) == 2 * 3 * forward == 738
+    assert bench_bound.training_flops(63, 256, 1) == 6 * (1024 * 256 + 63 * 256)
 
 
 def test_matmul_rate_takes_the_fastest_library_and_size():
-    rate = bench_train.matmul_rate(1, sizes=(32, 64))
+    rate = bench_bound.matmul_rate(1, sizes=(32, 64))
     assert set(rate["rates"]) == {"numpy 32", "torch 32", "numpy 64", "torch 64"}
     assert rate["flops_per_second"] == max(rate["rates"].values()) > 0
     assert rate["rates"][rate["by"]] == rate["flops_per_second"]
@@ -99,7 +100,16 @@ def test_script_writes_its_files(text, tmp_path, capsys):
     args += ["--eval-chars", "50", "--out", str(tmp_path), "--stem", "smoke"]
     assert main(args) == 0
     assert f"wrote {tmp_path / 'smoke.json'}" in capsys.readouterr().out
-    assert len(json.loads((tmp_path / "smoke.json").read_text())["runs"]) == 2
+    result = json.loads((tmp_path / "smoke.json").read_text())
+    assert len(result["runs"]) == 2
+    # 180 held-out characters hold two slices of 50 predictions: both are scored,
+    # and the second gets a target line of its own
+    assert all(0 < r["check_loss"] < result["initial_loss"] + 1 for r in result["runs"])
+    second = result["targets"][2]
+    assert "second slice" in second["target"]
+    assert second["met"] == (
+        result["runs"][1]["check_loss"] <= result["runs"][0]["check_loss"]
+    )
 
     assert main([*args[:-4], "--seconds", "0"]) == 2
     assert "--seconds" in capsys.readouterr().err
@@ -120,6 +130,6 @@ def test_script_runs_the_settings_given(text, tmp_path, capsys):
         }
     ]
     capsys.readouterr()
-    for bad in ("2,10", "0,10,0.01", "2,10,-1", "2,10,nan"):
+    for bad in ("2,10", "0,10,0.01", "2,10,-1", "2,10,nan", "2,10,inf"):
         assert main([*args, "--setting", bad]) == 2
         assert "--setting:" in capsys.readouterr().err
