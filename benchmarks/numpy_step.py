@@ -19,12 +19,15 @@ import timeit
 from datetime import datetime, timezone
 from pathlib import Path
 
-for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+from lstmkit.threads import THREAD_VARIABLES  # imports no NumPy
+
+for _variable in THREAD_VARIABLES:  # before NumPy loads: its BLAS reads them then
     os.environ[_variable] = "1"
 
 import numpy as np  # noqa: E402  (after the thread variables, on purpose)
 
 from lstmkit import backends, fileio  # noqa: E402
+from lstmkit.bench_timing import Workload, limit_runner  # noqa: E402
 from lstmkit.weights import random_weights  # noqa: E402
 
 NUMBER, REPEAT = 20_000, 7
@@ -35,7 +38,8 @@ def best_microseconds(call) -> float:
 
 
 def measure(K: int, H: int, L: int) -> list[tuple[str, float]]:
-    backend = backends.create("numpy", random_weights(K, H, L, seed=0, scale=0.1))
+    weights = random_weights(K, H, L, seed=0, scale=0.1)
+    backend = backends.create("numpy", weights)
     backend.run(np.array([1]))  # builds the step path's buffers
     path = backend._step_path
     for t in range(50):  # a state like a running model's, not zeros
@@ -77,23 +81,14 @@ def measure(K: int, H: int, L: int) -> list[tuple[str, float]]:
             best_microseconds(lambda: np.dot(path.top, path.decoder_t)),
         ),
     ]
-    # the limit's chain for one character: per layer (4H, in + H) [x; h], the decoder
-    rng = np.random.default_rng(0)
-    sizes = [K] + [H] * (L - 1)
-    chain = []
-    for size in sizes:
-        w = rng.random((size + H, 4 * H), dtype=np.float32)  # x W^T, the faster here
-        v = rng.random(size + H, dtype=np.float32)
-        chain.append((v, w, np.empty(4 * H, dtype=np.float32)))
-    d = rng.random((H, K), dtype=np.float32)
-    hv, scores = rng.random(H, dtype=np.float32), np.empty(K, dtype=np.float32)
-
-    def limit():
-        for v, w, out in chain:
-            np.dot(v, w, out=out)
-        np.dot(hv, d, out=scores)
-
-    rows.append(("the limit's products for one character", best_microseconds(limit)))
+    # the limit's chain for one character, as `lstmkit bench` runs it for generate
+    limit = limit_runner("numpy transposed", weights, Workload("generate", 1))(1)
+    rows.append(
+        (
+            "the limit's products for one character (NumPy, x W^T)",
+            best_microseconds(limit),
+        )
+    )
     return rows
 
 

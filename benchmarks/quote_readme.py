@@ -4,8 +4,9 @@
 
 The README quotes, from benchmarks/results/latest.md, the line saying when and where it
 was measured, the three workloads' tables and the targets; the footnotes on figures
-timed on a prefix stay on the page itself. ``--check`` changes nothing and exits 1 when the
-README's quote differs from what the latest results would give (a test runs it).
+timed on a prefix stay on the page itself. ``--check`` changes nothing and exits 1
+when the README's quote differs from what the latest results would give (a test runs
+it).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import argparse
 import re
 import sys
 from pathlib import Path
+
+from lstmkit import fileio
 
 ROOT = Path(__file__).resolve().parent.parent
 START = "<!-- benchmark quote: start (benchmarks/quote_readme.py writes this part) -->"
@@ -72,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         return 0
     if wanted != readme:
-        args.readme.write_text(wanted, encoding="utf-8")
+        fileio.write_text_atomic(args.readme, wanted)
     print(f"{args.readme}: quotes {args.page}")
     return 0
 

@@ -42,6 +42,7 @@ from lstmkit import backends, fileio, metadata
 from lstmkit.bench_report import to_markdown
 from lstmkit.bench_timing import Workload, measure
 from lstmkit.errors import LstmkitError
+from lstmkit.threads import THREAD_VARIABLES, thread_env
 from lstmkit.weights import LSTMWeights, random_weights
 
 log = logging.getLogger(__name__)
@@ -49,14 +50,6 @@ log = logging.getLogger(__name__)
 FORMAT = "lstmkit-bench 1"
 SEED = 0
 WEIGHT_SCALE = 0.1  # small weights keep the gates off saturation, so every sum counts
-THREAD_VARIABLES = (
-    "OMP_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "BLIS_NUM_THREADS",
-    "VECLIB_MAXIMUM_THREADS",
-    "NUMEXPR_NUM_THREADS",
-)
 WORKLOADS = ("score", "generate", "batch")
 # Backends that run another backend's code on weights that went through a file: their
 # speed is that backend's, and ``lstmkit verify`` checks their exactness.
@@ -234,16 +227,6 @@ def _encode_inputs(meta, text: str, settings: Settings) -> np.ndarray:
     needed = max(score_and_generate, settings.batch_streams * settings.batch_chars)
     codes = np.asarray(meta.encode(text[:needed]), dtype=np.int64)
     return np.resize(codes, needed)
-
-
-def thread_env(threads: int) -> dict[str, str]:
-    """The environment of a child process whose every library runs ``threads``
-    threads, and which imports this lstmkit."""
-    env = dict(os.environ)
-    env.update({variable: str(threads) for variable in THREAD_VARIABLES})
-    root = str(Path(__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
-    return env
 
 
 def _run_worker(spec: dict, verbose: bool) -> list[dict]:

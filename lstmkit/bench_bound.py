@@ -19,8 +19,8 @@ import time
 import numpy as np
 import torch
 
-from lstmkit.bench import thread_env
 from lstmkit.errors import LstmkitError
+from lstmkit.threads import thread_env
 
 
 def training_flops(char_size: int, hidden_size: int, num_layers: int) -> int:

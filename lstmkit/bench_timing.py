@@ -21,7 +21,7 @@ from lstmkit import backends
 from lstmkit.weights import LSTMWeights
 
 EAGER = "nn.LSTM eager"
-# The limit's runners: name -> (library, transposed layout). See _limit_runner.
+# The limit's runners: name -> (library, transposed layout). See limit_runner.
 LIMITS = {
     "numpy": ("numpy", False),
     "numpy transposed": ("numpy", True),
@@ -69,7 +69,7 @@ def measure(
             runners[name] = _backend_runner(backend, workload.name, indices)
     runners[EAGER] = _eager_runner(weights, workload.name, indices)
     for library in LIMITS:
-        runners[f"limit {library}"] = _limit_runner(library, weights, workload)
+        runners[f"limit {library}"] = limit_runner(library, weights, workload)
     timings = time_runners(runners, workload, repeat, budget)
 
     limits = {lib: timings[f"limit {lib}"]["chars_per_second"] for lib in LIMITS}
@@ -244,7 +244,7 @@ def _eager_runner(weights: LSTMWeights, workload: str, indices: np.ndarray) -> P
     return prepare
 
 
-def _limit_runner(limit: str, weights: LSTMWeights, workload: Workload) -> Prepare:
+def limit_runner(limit: str, weights: LSTMWeights, workload: Workload) -> Prepare:
     """The matrix products the workload needs, and nothing else, in one library and
     one layout: ``limit`` is a name from LIMITS.
 
@@ -253,11 +253,13 @@ def _limit_runner(limit: str, weights: LSTMWeights, workload: Workload) -> Prepa
     score, batch: layer by layer, as a fused LSTM kernel may schedule it: one matrix
         product for the input side of all N steps, then N recurrent products of
         (4H, H) and B states in sequence, then the decoder over all N steps at once.
-    No gate arithmetic: an upper bound on what an implementation can reach. Each
-    product W X runs either as written (W stored (out, in)) or as the transposed
-    X^T W^T (W stored (in, out)): which is faster depends on the library and the
-    sizes (NumPy's second layout was 10-20% faster for one vector at H=128 and 256
-    on this project's machine), and the limit is the fastest of all.
+    No gate arithmetic, each product issued from Python: close to a ceiling for
+    generate, where every implementation does these products one character at a
+    time; for score and batch a fused kernel that runs the whole loop in native code
+    (oneDNN's behind nn.LSTM) can pass it. Each product W X runs either as written
+    (W stored (out, in)) or as the transposed X^T W^T (W stored (in, out)): which is
+    faster depends on the library, the sizes and the threads, and the limit is the
+    fastest of all.
     """
     library, transposed = LIMITS[limit]
     K, H, L = weights.char_size, weights.hidden_size, weights.num_layers

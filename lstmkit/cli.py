@@ -13,6 +13,7 @@ import importlib
 import logging
 import os
 import sys
+from typing import NoReturn
 
 from lstmkit import __version__
 from lstmkit.errors import LstmkitError
@@ -43,7 +44,7 @@ class Parser(argparse.ArgumentParser):
     """argparse's parser with its usage errors in one line, as every other error of
     the command line is; the subcommands' parsers are of this class too."""
 
-    def error(self, message: str):
+    def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}; see {self.prog} -h\n")
 
 

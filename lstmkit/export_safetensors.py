@@ -21,11 +21,11 @@ from safetensors.numpy import save_file
 from lstmkit import export_meta, fileio
 from lstmkit.errors import LstmkitError
 from lstmkit.loading import ModelSpec
-from lstmkit.weights import TORCH_GATES, LSTMWeights
+from lstmkit.weights import TORCH_GATE_ORDER, LSTMWeights
 
 log = logging.getLogger(__name__)
 
-GATE_ORDER = ",".join(TORCH_GATES)
+GATE_ORDER = TORCH_GATE_ORDER
 
 
 def tensors(weights: LSTMWeights) -> dict[str, np.ndarray]:

@@ -216,12 +216,16 @@ def read_pth(path: str | os.PathLike) -> dict:
             f"{type(state).__name__}; save weights with model.save_model(path)"
         )
     for key, value in state.items():
-        if not (isinstance(key, str) and isinstance(value, torch.Tensor)):
-            raise LstmkitError(
-                f"{path}: expected a state dict (names to tensors), but entry "
-                f"{key!r} holds a {type(value).__name__}; save weights with "
-                "model.save_model(path)"
-            )
+        if not isinstance(key, str):
+            problem = f"a key is not a name but the {type(key).__name__} {key!r}"
+        elif not isinstance(value, torch.Tensor):
+            problem = f"entry {key!r} holds a {type(value).__name__}"
+        else:
+            continue
+        raise LstmkitError(
+            f"{path}: expected a state dict (names to tensors), but {problem}; save "
+            "weights with model.save_model(path)"
+        )
     return state
 
 

@@ -23,7 +23,7 @@ from lstmkit import fileio
 from lstmkit import metadata as meta_mod
 from lstmkit.errors import LstmkitError
 from lstmkit.weights import (
-    TORCH_GATES,
+    TORCH_GATE_ORDER,
     LSTMWeights,
     check_state_dict,
     custom_state_shapes,
@@ -328,6 +328,16 @@ def _load_safetensors(path: Path, spec: ModelSpec | None) -> LoadedModel:
 
     tensors, info = fileio.read_safetensors(path)
     weights = from_torch_state(tensors, path.name)
+    if spec is not None and (spec.hidden_size, spec.num_layers) != (
+        weights.hidden_size,
+        weights.num_layers,
+    ):  # as a .pth is refused when the options do not fit it
+        raise LstmkitError(
+            f"{path}: the options say H={spec.hidden_size}, L={spec.num_layers} but "
+            f"it holds H={weights.hidden_size}, L={weights.num_layers}; give those, "
+            "or drop --model-class, --hidden-size and --num-layers (a .safetensors "
+            "file gives its own sizes)"
+        )
     if info.get("format") != FORMAT_NAME:  # another tool's file of TorchLSTM tensors
         charset = parse_charset(info, weights.char_size, str(path))
         kind = KIND_OF_CLASS.get(info.get("model_class", ""), "torch")
@@ -354,7 +364,7 @@ def _check_description(
             f"tensors hold {held}; the file was edited or damaged. Export the model "
             "again with lstmkit export"
         )
-    order = ",".join(TORCH_GATES)
+    order = TORCH_GATE_ORDER
     if info.get("gate_order") != order:
         raise LstmkitError(
             f"{path}: its metadata 'gate_order' is {info.get('gate_order')!r}; lstmkit "

@@ -35,6 +35,7 @@ import numpy as np
 from lstmkit.errors import LstmkitError
 
 TORCH_GATES = ("i", "f", "g", "o")
+TORCH_GATE_ORDER = ",".join(TORCH_GATES)  # as files write it: "i,f,g,o"
 ONNX_GATES = ("i", "o", "f", "g")  # ONNX calls g "c"
 CUSTOM_GATE_MODULES = {"i": "i_gate", "f": "f_gate", "g": "cell_inp", "o": "o_gate"}
 

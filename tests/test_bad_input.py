@@ -778,6 +778,13 @@ def test_pth_entry_that_is_not_a_tensor_is_named(tmp_path, capsys):
     assert "entry 'epoch' holds a int" in err and "save_model" in err
 
 
+def test_pth_key_that_is_not_a_name_is_named(tmp_path, capsys):
+    path = tmp_path / "odd_torch_3_1.pth"
+    torch.save({1: torch.zeros(3)}, path)
+    assert main(["verify", str(path), "--length", "4"]) == 2
+    assert "a key is not a name but the int 1" in capsys.readouterr().err
+
+
 def test_model_args_of_the_wrong_count_show_the_signature(tmp_path, capsys):
     text = tmp_path / "t.txt"
     text.write_text("abcabc\n" * 20, encoding="utf-8")

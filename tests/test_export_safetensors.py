@@ -151,6 +151,15 @@ def test_metadata_disagreeing_with_the_tensors_is_refused(
         load_model_file(path)
 
 
+def test_options_that_do_not_fit_the_tensors_are_refused(weights, tmp_path):
+    path = tmp_path / "m.safetensors"
+    export_safetensors.export(weights, path)
+    with pytest.raises(LstmkitError, match=r"options say H=99, L=1 but it holds H=7"):
+        load_model_file(path, spec=ModelSpec("custom", 99, 1))
+    # options that fit name the class, as for a .pth
+    assert load_model_file(path, spec=ModelSpec("custom", 7, 2)).spec.kind == "custom"
+
+
 def test_nonfinite_weights_refused_and_nothing_written(weights, tmp_path):
     weights.decoder_bias[2] = np.inf
     path = tmp_path / "m.safetensors"
