@@ -112,10 +112,7 @@ def convert_file(
         raise LstmkitError(f"--to: expected one of {', '.join(KINDS)}, got {to!r}")
     if dst is not None:  # the output's mistakes are reported before the source is read
         _check_output(src, dst, overwrite)
-    loaded = load_model_file(src, spec=spec)
-    # A model with NaN or infinity is refused here as verify and export refuse it:
-    # the converted file could never be shown to match its source.
-    loaded.weights.validate(finite=True)
+    loaded = load_model_file(src, spec=spec)  # NaN or infinity refused there
     target = ModelSpec(to, loaded.weights.hidden_size, loaded.weights.num_layers)
     path = Path(dst) if dst is not None else default_output(src, target)
     _check_output(src, path, overwrite)

@@ -211,6 +211,7 @@ def load_model_file(
     *,
     meta: str | os.PathLike | None = None,
     spec: ModelSpec | None = None,
+    finite: bool = True,
 ) -> LoadedModel:
     """Reads a ``.pth`` or ``.safetensors`` file into the canonical form.
 
@@ -220,10 +221,14 @@ def load_model_file(
             charset when the file carries none.
         spec: the class and arguments, overriding the file name (for names outside
             the convention).
+        finite: refuse weights holding NaN or infinity (every command does: such a
+            model can be neither verified, exported, converted nor run); False only
+            to load them into a torch module as they are.
 
     Raises:
         LstmkitError: the file is unreadable, unsafe, does not fit its class and
-            arguments, or the metadata's charset size differs from the model's.
+            arguments, holds NaN or infinity (with ``finite``), or the metadata's
+            charset size differs from the model's.
     """
     path = Path(path)
     if path.suffix == ".safetensors":
@@ -236,7 +241,7 @@ def load_model_file(
     else:
         state = {k: v.detach().numpy() for k, v in fileio.read_pth(path).items()}
         loaded = _load_state(path, state, spec)
-    loaded.weights.validate(finite=False)
+    loaded.weights.validate(finite=finite)
 
     if meta is not None:
         metadata = meta_mod.load(meta)

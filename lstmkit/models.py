@@ -179,7 +179,7 @@ class CharModel(nn.Module):
         from lstmkit.loading import load_model_file
         from lstmkit.weights import to_custom_state
 
-        weights = load_model_file(path).weights
+        weights = load_model_file(path, finite=False).weights  # as a .pth loads
         tensors = (
             to_custom_state(weights)
             if isinstance(self, CustomLSTM)

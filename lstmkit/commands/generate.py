@@ -79,7 +79,6 @@ def holdout_tail(text: str, fraction: float, data_size: int | None) -> str:
 
 def _load(args):
     loaded = load_model_file(args.model, meta=args.meta, spec=spec_from_args(args))
-    loaded.weights.validate()  # NaN or infinity, named, before anything runs
     return loaded, loaded.metadata(), backends.create(args.backend, loaded.weights)
 
 
