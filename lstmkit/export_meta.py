@@ -102,7 +102,7 @@ def parse(info: dict[str, str], what: str) -> Description:
             f"{info.get('format')!r}, expected {FORMAT_NAME!r}); export it with "
             "lstmkit export"
         )
-    check_version(info, what)
+    _check_version(info, what)
     missing = sorted({"model_class", "model_args"} - set(info))
     if missing:
         raise LstmkitError(f"{what}: metadata lacks {', '.join(missing)}")
@@ -124,7 +124,7 @@ def parse(info: dict[str, str], what: str) -> Description:
     return Description(ModelSpec(kind, H, L), K, charset, info["format_version"])
 
 
-def check_version(info: dict[str, str], what: str) -> None:
+def _check_version(info: dict[str, str], what: str) -> None:
     """Refuses an lstmkit export whose format version this lstmkit does not know."""
     version = info.get("format_version")
     if version not in SUPPORTED_VERSIONS:
